@@ -1,0 +1,306 @@
+//! The JSON shapes of the API: request bodies parsed into domain values, and
+//! the response bodies of the contract.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::json_kind;
+use crate::domain::{
+    ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
+    MonitorUrl, Tags, Threshold, TimeoutMs,
+};
+use crate::store::event_log::StoredEvent;
+use crate::store::monitors::MonitorView;
+
+/// The writable fields, in the contract's order (errors name the first bad one).
+const WRITABLE_FIELDS: [&str; 9] = [
+    "name",
+    "url",
+    "method",
+    "interval_seconds",
+    "timeout_ms",
+    "expected_status",
+    "failure_threshold",
+    "recovery_threshold",
+    "tags",
+];
+
+/// Parses a POST or PATCH body into the changes it asks for. Unknown fields,
+/// wrong JSON types and invalid values are refused, naming the field.
+pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiError> {
+    if let Some(unknown) = body.keys().find(|k| !WRITABLE_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::validation(
+            unknown.clone(),
+            format!(
+                "is not a writable field (writable: {})",
+                WRITABLE_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let mut changes = MonitorChanges::default();
+    for &field in &WRITABLE_FIELDS {
+        let Some(value) = body.get(field) else {
+            continue;
+        };
+        let invalid = |e: InvalidValue| ApiError::validation(field, e.0);
+        match field {
+            "name" => {
+                changes.name = Some(MonitorName::parse(string(field, value)?).map_err(invalid)?)
+            }
+            "url" => changes.url = Some(MonitorUrl::parse(string(field, value)?).map_err(invalid)?),
+            "method" => {
+                changes.method = Some(HttpMethod::parse(string(field, value)?).map_err(invalid)?);
+            }
+            "interval_seconds" => {
+                changes.interval_seconds =
+                    Some(IntervalSeconds::parse(integer(field, value)?).map_err(invalid)?);
+            }
+            "timeout_ms" => {
+                changes.timeout_ms =
+                    Some(TimeoutMs::parse(integer(field, value)?).map_err(invalid)?);
+            }
+            "expected_status" => {
+                changes.expected_status = Some(match value {
+                    Value::Null => None,
+                    Value::Array(items) => {
+                        let codes = items
+                            .iter()
+                            .map(|item| integer(field, item))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(ExpectedStatuses::parse(&codes).map_err(invalid)?)
+                    }
+                    other => {
+                        return Err(ApiError::validation(
+                            field,
+                            format!(
+                                "must be an array of integers or null, got {}",
+                                json_kind(other)
+                            ),
+                        ));
+                    }
+                });
+            }
+            "failure_threshold" => {
+                changes.failure_threshold =
+                    Some(Threshold::parse(integer(field, value)?).map_err(invalid)?);
+            }
+            "recovery_threshold" => {
+                changes.recovery_threshold =
+                    Some(Threshold::parse(integer(field, value)?).map_err(invalid)?);
+            }
+            "tags" => {
+                let Value::Array(items) = value else {
+                    return Err(ApiError::validation(
+                        field,
+                        format!("must be an array of strings, got {}", json_kind(value)),
+                    ));
+                };
+                let tags = items
+                    .iter()
+                    .map(|item| string(field, item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                changes.tags = Some(Tags::parse(&tags).map_err(invalid)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(changes)
+}
+
+fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {
+    value.as_str().ok_or_else(|| {
+        ApiError::validation(field, format!("must be a string, got {}", json_kind(value)))
+    })
+}
+
+fn integer(field: &'static str, value: &Value) -> Result<i64, ApiError> {
+    match value {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            ApiError::validation(field, format!("must be a whole number in range, got {n}"))
+        }),
+        other => Err(ApiError::validation(
+            field,
+            format!("must be an integer, got {}", json_kind(other)),
+        )),
+    }
+}
+
+/// A monitor, as every endpoint returns it.
+#[derive(Debug, Serialize)]
+pub struct MonitorResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub method: &'static str,
+    pub interval_seconds: u32,
+    pub timeout_ms: u32,
+    pub expected_status: Option<Vec<u16>>,
+    pub failure_threshold: u8,
+    pub recovery_threshold: u8,
+    pub tags: Vec<String>,
+    pub paused: bool,
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub status_since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_checked_at: Option<OffsetDateTime>,
+    pub last_latency_ms: Option<i32>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+impl From<&MonitorView> for MonitorResponse {
+    fn from(view: &MonitorView) -> Self {
+        let m = &view.monitor;
+        let c = &m.config;
+        Self {
+            id: m.id,
+            name: c.name.as_ref().to_owned(),
+            url: c.url.as_ref().to_owned(),
+            method: c.method.as_str(),
+            interval_seconds: c.interval_seconds.get(),
+            timeout_ms: c.timeout_ms.get(),
+            expected_status: c.expected_status.as_ref().map(|s| s.codes().to_vec()),
+            failure_threshold: c.failure_threshold.get(),
+            recovery_threshold: c.recovery_threshold.get(),
+            tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),
+            paused: m.paused,
+            status: view.health.status.as_str(),
+            status_since: view.health.status_since,
+            last_checked_at: view.health.last_checked_at,
+            last_latency_ms: view.health.last_latency_ms,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        }
+    }
+}
+
+/// An event of the log, as the contract shows it.
+#[derive(Debug, Serialize)]
+pub struct EventResponse {
+    pub seq: i64,
+    pub monitor_id: Uuid,
+    pub monitor_seq: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl From<StoredEvent> for EventResponse {
+    fn from(event: StoredEvent) -> Self {
+        Self {
+            seq: event.seq,
+            monitor_id: event.monitor_id,
+            monitor_seq: event.monitor_seq,
+            event_type: event.event_type,
+            data: event.data,
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// One page of a list, and the cursor of the next (null on the last page).
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only
+    /// tells that another page exists.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        cursor_of: impl Fn(&R) -> String,
+        into_item: impl Fn(R) -> T,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(&cursor_of)
+        } else {
+            None
+        };
+        Self {
+            items: rows.into_iter().map(into_item).collect(),
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> Result<MonitorChanges, ApiError> {
+        let Value::Object(map) = body else {
+            panic!("test bodies are objects")
+        };
+        parse_changes(&map)
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let error = parse(json!({"name": "a", "colour": "red"})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("colour"));
+        let read_only = parse(json!({"status": "up"})).unwrap_err();
+        assert_eq!(read_only.field.as_deref(), Some("status"));
+    }
+
+    #[test]
+    fn wrong_json_types_name_their_field() {
+        let cases = [
+            json!({"name": 5}),
+            json!({"url": null}),
+            json!({"method": ["GET"]}),
+            json!({"interval_seconds": "60"}),
+            json!({"interval_seconds": 1.5}),
+            json!({"timeout_ms": true}),
+            json!({"expected_status": "200"}),
+            json!({"expected_status": [200, "201"]}),
+            json!({"failure_threshold": null}),
+            json!({"recovery_threshold": 1e300}),
+            json!({"tags": "prod"}),
+            json!({"tags": [1]}),
+        ];
+        for body in cases {
+            let field = body.as_object().unwrap().keys().next().unwrap().clone();
+            let error = parse(body.clone()).unwrap_err();
+            assert_eq!(error.code, "validation_failed", "{body}");
+            assert_eq!(error.field.as_deref(), Some(field.as_str()), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_first_bad_field_in_contract_order_is_named() {
+        let error = parse(json!({"tags": ["BAD"], "interval_seconds": 0})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("interval_seconds"));
+    }
+
+    #[test]
+    fn null_expected_status_is_an_explicit_any_2xx() {
+        let changes = parse(json!({"expected_status": null})).unwrap();
+        assert_eq!(changes.expected_status, Some(None));
+        assert_eq!(parse(json!({})).unwrap().expected_status, None);
+    }
+
+    #[test]
+    fn pages_carry_a_cursor_only_when_more_rows_exist() {
+        let page = Page::from_rows(vec![1, 2, 3], 2, |n| n.to_string(), |n| n * 10);
+        assert_eq!(page.items, vec![10, 20]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let last = Page::from_rows(vec![1, 2], 2, |n| n.to_string(), |n| n);
+        assert_eq!(last.next_cursor, None);
+    }
+}

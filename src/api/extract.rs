@@ -1,0 +1,241 @@
+//! Turning raw request parts into checked values: the JSON body, query
+//! parameters, `If-Match`, path ids and page cursors.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+
+/// Bodies above this many bytes are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A request body that is a JSON object, at most `BODY_LIMIT` bytes.
+#[derive(Debug)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(req.mime_type(), Ok(Some(mime))
+            if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")));
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::unsupported_media_type());
+            }
+            if declared_length.is_some_and(|length| length > BODY_LIMIT) {
+                return Err(ApiError::payload_too_large(BODY_LIMIT));
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::malformed_json(format!("the request body could not be read: {e}"))
+                })?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::payload_too_large(BODY_LIMIT));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::malformed_json("the request body is empty"));
+            }
+            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::malformed_json(format!("the body is not valid JSON: {e}"))
+            })?;
+            match value {
+                Value::Object(map) => Ok(Self(map)),
+                other => Err(ApiError::validation(
+                    "body",
+                    format!("must be a JSON object, got {}", json_kind(&other)),
+                )),
+            }
+        })
+    }
+}
+
+/// "string", "array", ... for error messages.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The query string as name/value pairs, in order.
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        actix_web::web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map(|q| Self(q.into_inner()))
+            .map_err(|e| ApiError::validation("query", format!("cannot be parsed: {e}")))
+    }
+
+    /// The value of a parameter given at most once.
+    pub fn single<'a>(&'a self, name: &'a str) -> Result<Option<&'a str>, ApiError> {
+        let mut values = self.all(name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::validation(name, "must be given at most once"));
+        }
+        Ok(first)
+    }
+
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: 1–1000, 100 when absent.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.single("limit")? {
+            None => Ok(100),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "limit",
+                        format!("must be between 1 and 1000, got `{raw}`"),
+                    )
+                }),
+        }
+    }
+}
+
+/// A monitor id from the path; anything that is not a UUID names no monitor.
+pub fn monitor_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("no monitor with this id"))
+}
+
+/// The version an `If-Match` header demands: `3`, `"3"` or `W/"3"`; `*` or no
+/// header demand nothing.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let refuse =
+        || ApiError::precondition_failed("If-Match must be a monitor version, such as \"3\"");
+    let raw = value.to_str().map_err(|_| refuse())?.trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    let unquoted = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
+    unquoted.parse::<i64>().map(Some).map_err(|_| refuse())
+}
+
+/// The `ETag` value for a monitor version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Opaque page cursors: clients pass back what they were given.
+pub mod cursor {
+    use super::*;
+
+    pub fn encode(position: &str) -> String {
+        URL_SAFE_NO_PAD.encode(position)
+    }
+
+    pub fn decode(raw: &str) -> Result<String, ApiError> {
+        URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(invalid)
+    }
+
+    pub fn invalid() -> ApiError {
+        ApiError::validation("cursor", "is not a cursor this server issued")
+    }
+
+    pub fn encode_monitor(after: Uuid) -> String {
+        encode(&format!("m:{after}"))
+    }
+
+    pub fn decode_monitor(raw: &str) -> Result<Uuid, ApiError> {
+        decode(raw)?
+            .strip_prefix("m:")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(invalid)
+    }
+
+    pub fn encode_seq(after: i64) -> String {
+        encode(&format!("s:{after}"))
+    }
+
+    pub fn decode_seq(raw: &str) -> Result<i64, ApiError> {
+        decode(raw)?
+            .strip_prefix("s:")
+            .and_then(|seq| seq.parse::<i64>().ok())
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn if_match_accepts_plain_quoted_and_weak_versions() {
+        for (header, expected) in [
+            ("3", Some(3)),
+            ("\"3\"", Some(3)),
+            ("W/\"7\"", Some(7)),
+            ("*", None),
+        ] {
+            let req = TestRequest::default()
+                .insert_header((header::IF_MATCH, header))
+                .to_http_request();
+            assert_eq!(if_match(&req).unwrap(), expected, "{header}");
+        }
+        let garbage = TestRequest::default()
+            .insert_header((header::IF_MATCH, "abc"))
+            .to_http_request();
+        assert_eq!(if_match(&garbage).unwrap_err().code, "precondition_failed");
+        assert_eq!(
+            if_match(&TestRequest::default().to_http_request()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_foreign_input() {
+        let id = Uuid::now_v7();
+        assert_eq!(
+            cursor::decode_monitor(&cursor::encode_monitor(id)).unwrap(),
+            id
+        );
+        assert_eq!(cursor::decode_seq(&cursor::encode_seq(42)).unwrap(), 42);
+        assert!(cursor::decode_seq(&cursor::encode_monitor(id)).is_err());
+        assert!(cursor::decode_monitor("not base64!").is_err());
+        assert!(cursor::decode_seq(&cursor::encode("s:-1")).is_err());
+    }
+}

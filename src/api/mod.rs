@@ -1,0 +1,85 @@
+//! The HTTP API: routes, request parsing, responses and errors.
+
+pub mod dto;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod monitors;
+pub mod request_log;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::queue::RedisPool;
+use crate::store::{Pool, StoreError};
+use error::ApiError;
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pg: Pool,
+    pub redis: RedisPool,
+}
+
+impl AppState {
+    /// A pooled PostgreSQL connection, or 503 when none can be had.
+    pub async fn db(&self, context: &'static str) -> Result<deadpool_postgres::Object, ApiError> {
+        self.pg
+            .get()
+            .await
+            .map_err(|e| StoreError::from_pool(context, e).into())
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::method_not_allowed())
+}
+
+/// Every route of the contract.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    cfg.service(resource("/healthz").get(health::healthz))
+        .service(resource("/readyz").get(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    resource("/monitors")
+                        .post(monitors::create)
+                        .get(monitors::list),
+                )
+                .service(
+                    resource("/monitors/{id}")
+                        .get(monitors::get)
+                        .patch(monitors::update)
+                        .delete(monitors::delete),
+                )
+                .service(resource("/monitors/{id}/pause").post(monitors::pause))
+                .service(resource("/monitors/{id}/resume").post(monitors::resume))
+                .service(resource("/monitors/{id}/events").get(monitors::events))
+                .service(resource("/events").get(events::list)),
+        );
+}
+
+/// Starts serving on `listener`; the returned server runs until stopped.
+pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(request_log::log_request))
+            .app_data(data.clone())
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

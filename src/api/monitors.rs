@@ -1,0 +1,189 @@
+//! `/api/v1/monitors`: register, list, read, update, delete, pause, resume.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::dto::{EventResponse, MonitorResponse, Page, parse_changes};
+use super::error::ApiError;
+use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
+use crate::domain::{Monitor, MonitorConfig, Status, Tag};
+use crate::store::event_log::{self, EventQuery};
+use crate::store::monitors::{self, ListFilter, MonitorView};
+use crate::store::registry;
+
+fn monitor_response(status: actix_web::http::StatusCode, view: &MonitorView) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(view.monitor.version)))
+        .json(MonitorResponse::from(view))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let config = MonitorConfig::from_changes(parse_changes(&body.0)?)?;
+    let view = registry::register(&state.pg, config).await?;
+    tracing::info!(monitor_id = %view.monitor.id, name = view.monitor.config.name.as_ref(), "monitor registered");
+    let location = format!("/api/v1/monitors/{}", view.monitor.id);
+    let mut response = monitor_response(actix_web::http::StatusCode::CREATED, &view);
+    response.headers_mut().insert(
+        header::LOCATION,
+        header::HeaderValue::from_str(&location)
+            .map_err(|_| ApiError::not_found("monitor id is not a valid header"))?,
+    );
+    Ok(response)
+}
+
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = QueryParams::from_request(&req)?;
+    let limit = query.limit()?;
+    let tags = query
+        .all("tag")
+        .map(|raw| Tag::parse(raw).map_err(|e| ApiError::validation("tag", e.0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let status = query
+        .single("status")?
+        .map(|raw| Status::parse(raw).map_err(|e| ApiError::validation("status", e.0)))
+        .transpose()?;
+    let paused = query
+        .single("paused")?
+        .map(|raw| match raw {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ApiError::validation(
+                "paused",
+                format!("must be true or false, got `{other}`"),
+            )),
+        })
+        .transpose()?;
+    let after_id = query
+        .single("cursor")?
+        .map(cursor::decode_monitor)
+        .transpose()?;
+    let filter = ListFilter {
+        tags,
+        status,
+        paused,
+        after_id,
+        limit: limit + 1,
+    };
+    let rows = monitors::list(&state.db("listing monitors").await?, &filter).await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |view| cursor::encode_monitor(view.monitor.id),
+        |view| MonitorResponse::from(&view),
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let view = monitors::find(&state.db("reading a monitor").await?, id, false)
+        .await?
+        .filter(|view| !view.monitor.deleted)
+        .ok_or_else(|| ApiError::not_found("no monitor with this id"))?;
+    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let expected_version = if_match(&req)?;
+    let changes = parse_changes(&body.0)?;
+    let view = registry::change(&state.pg, id, expected_version, |monitor| {
+        monitor.update(changes)
+    })
+    .await?;
+    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let expected_version = if_match(&req)?;
+    registry::change(&state.pg, id, expected_version, |monitor| {
+        Ok(Some(monitor.delete()))
+    })
+    .await?;
+    tracing::info!(monitor_id = %id, "monitor deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn pause(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    toggle(state, &path, &req, |monitor| monitor.pause()).await
+}
+
+pub async fn resume(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    toggle(state, &path, &req, |monitor| monitor.resume()).await
+}
+
+async fn toggle(
+    state: web::Data<AppState>,
+    raw_id: &str,
+    req: &HttpRequest,
+    decide: impl FnOnce(&Monitor) -> Option<crate::domain::MonitorEvent>,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(raw_id)?;
+    let expected_version = if_match(req)?;
+    let view = registry::change(&state.pg, id, expected_version, |monitor| {
+        Ok(decide(monitor))
+    })
+    .await?;
+    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+}
+
+/// One monitor's events, oldest first; deleted monitors keep their history.
+pub async fn events(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let query = QueryParams::from_request(&req)?;
+    let limit = query.limit()?;
+    let after_seq = query
+        .single("cursor")?
+        .map(cursor::decode_seq)
+        .transpose()?
+        .unwrap_or(0);
+    let client = state.db("reading a monitor's events").await?;
+    let rows = event_log::list(
+        &client,
+        EventQuery {
+            monitor_id: Some(id),
+            after_seq,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    if rows.is_empty() && !event_log::has_monitor(&client, id).await? {
+        return Err(ApiError::not_found("no monitor with this id"));
+    }
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |e| cursor::encode_seq(e.seq),
+        EventResponse::from,
+    );
+    Ok(HttpResponse::Ok().json(page))
+}

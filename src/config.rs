@@ -1,0 +1,531 @@
+//! Settings: defaults, then an optional TOML file named by `UPWATCH_CONFIG`,
+//! then the environment (which wins). Validated once, into typed values.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A setting that cannot be used; shown to the operator as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct SettingError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl SettingError {
+    fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
+const KEYS: [&str; 7] = [
+    "database_url",
+    "redis_url",
+    "bind",
+    "key_prefix",
+    "roles",
+    "startup_timeout_seconds",
+    "db_pool_size",
+];
+
+pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
+
+fn variable_name(key: &str) -> String {
+    format!("UPWATCH_{}", key.to_ascii_uppercase())
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub redis_url: RedisUrl,
+    pub bind: BindAddress,
+    pub key_prefix: KeyPrefix,
+    pub roles: Roles,
+    /// How long start-up keeps retrying PostgreSQL and Redis before giving up.
+    pub startup_timeout: Duration,
+    pub db_pool_size: usize,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database", &self.database)
+            .field("redis_url", &self.redis_url)
+            .field("bind", &self.bind)
+            .field("key_prefix", &self.key_prefix)
+            .field("roles", &self.roles)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("db_pool_size", &self.db_pool_size)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (and the file it may name).
+    pub fn from_env(roles_override: Option<&str>) -> Result<Self, SettingError> {
+        Self::load(|name| std::env::var(name).ok(), roles_override)
+    }
+
+    /// Builds settings from `lookup` (a stand-in for the environment) and the
+    /// file it names; `roles_override` is the `--roles` flag, which wins.
+    pub fn load(
+        lookup: impl Fn(&str) -> Option<String>,
+        roles_override: Option<&str>,
+    ) -> Result<Self, SettingError> {
+        let file = match lookup(CONFIG_FILE_VARIABLE) {
+            Some(path) if !path.is_empty() => read_file(Path::new(&path))?,
+            _ => toml::Table::new(),
+        };
+        let raw = |key: &str| -> Result<Option<String>, SettingError> {
+            if let Some(value) = lookup(&variable_name(key)) {
+                return Ok(Some(value));
+            }
+            file.get(key).map(|v| file_value(key, v)).transpose()
+        };
+        let parsed = |key: &str, default: &str| -> Result<String, SettingError> {
+            Ok(raw(key)?.unwrap_or_else(|| default.to_owned()))
+        };
+
+        let database = DatabaseSettings::parse(&parsed(
+            "database_url",
+            "postgres://postgres@127.0.0.1:5432/upwatch",
+        )?)?;
+        let redis_url = RedisUrl::parse(&parsed("redis_url", "redis://127.0.0.1:6379")?)?;
+        let bind = BindAddress::parse(&parsed("bind", "127.0.0.1:8080")?)?;
+        let key_prefix = KeyPrefix::parse(&parsed("key_prefix", "upwatch")?)?;
+        let roles = match roles_override {
+            Some(flag) => Roles::parse(flag).map_err(|m| SettingError::new("--roles", m))?,
+            None => Roles::parse(&parsed("roles", "all")?)
+                .map_err(|m| SettingError::new("UPWATCH_ROLES", m))?,
+        };
+        let startup_timeout = Duration::from_secs(parse_integer(
+            "startup_timeout_seconds",
+            &parsed("startup_timeout_seconds", "30")?,
+            0,
+            3600,
+        )?);
+        let db_pool_size = usize::try_from(parse_integer(
+            "db_pool_size",
+            &parsed("db_pool_size", "16")?,
+            1,
+            1000,
+        )?)
+        .map_err(|_| SettingError::new("UPWATCH_DB_POOL_SIZE", "too large"))?;
+
+        Ok(Self {
+            database,
+            redis_url,
+            bind,
+            key_prefix,
+            roles,
+            startup_timeout,
+            db_pool_size,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, SettingError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SettingError::new(
+            CONFIG_FILE_VARIABLE,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let reason = e.message().to_owned();
+        SettingError::new(
+            CONFIG_FILE_VARIABLE,
+            format!("{} is not valid TOML: {reason}", path.display()),
+        )
+    })?;
+    if let Some(unknown) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(SettingError::new(
+            CONFIG_FILE_VARIABLE,
+            format!(
+                "{} has an unknown setting `{unknown}` (known: {})",
+                path.display(),
+                KEYS.join(", ")
+            ),
+        ));
+    }
+    Ok(table)
+}
+
+/// A file value as the string the environment would have given.
+fn file_value(key: &str, value: &toml::Value) -> Result<String, SettingError> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Array(items) if key == "roles" => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| SettingError::new(&variable_name(key), "roles must be strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|roles| roles.join(",")),
+        other => Err(SettingError::new(
+            &variable_name(key),
+            format!("expected a string or integer in the file, got {other}"),
+        )),
+    }
+}
+
+fn parse_integer(key: &str, raw: &str, min: u64, max: u64) -> Result<u64, SettingError> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            SettingError::new(
+                &variable_name(key),
+                format!("must be a whole number from {min} to {max}, got `{raw}`"),
+            )
+        })
+}
+
+/// Where PostgreSQL is. The password never appears in logs or `Debug`.
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    config: tokio_postgres::Config,
+}
+
+impl DatabaseSettings {
+    const VARIABLE: &str = "UPWATCH_DATABASE_URL";
+
+    pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        let mut config = tokio_postgres::Config::from_str(raw).map_err(|e| {
+            SettingError::new(
+                Self::VARIABLE,
+                format!("not a PostgreSQL connection URL: {e}"),
+            )
+        })?;
+        if config.get_hosts().is_empty() {
+            return Err(SettingError::new(Self::VARIABLE, "names no host"));
+        }
+        if config.get_dbname().is_none_or(str::is_empty) {
+            return Err(SettingError::new(Self::VARIABLE, "names no database"));
+        }
+        if config.get_user().is_none_or(str::is_empty) {
+            return Err(SettingError::new(Self::VARIABLE, "names no user"));
+        }
+        if config.get_connect_timeout().is_none() {
+            // A server that drops packets must not hang start-up or /readyz.
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        Ok(Self { config })
+    }
+
+    pub fn database_name(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
+    }
+
+    /// Connection settings for the application database.
+    pub fn connect_config(&self) -> tokio_postgres::Config {
+        self.config.clone()
+    }
+
+    /// The same server and credentials, on the maintenance database, for
+    /// creating the application database when it is missing.
+    pub fn maintenance_config(&self) -> tokio_postgres::Config {
+        let mut config = self.config.clone();
+        config.dbname("postgres");
+        config
+    }
+
+    /// A copy pointing at another database on the same server (tests use it).
+    pub fn with_database(&self, name: &str) -> Self {
+        let mut config = self.config.clone();
+        config.dbname(name);
+        Self { config }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("hosts", &self.config.get_hosts())
+            .field("ports", &self.config.get_ports())
+            .field("user", &self.config.get_user())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where Redis is. `Debug` hides any password in the URL.
+#[derive(Clone)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        let parsed = url::Url::parse(raw)
+            .map_err(|e| SettingError::new("UPWATCH_REDIS_URL", format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss" | "unix" | "redis+unix") {
+            return Err(SettingError::new(
+                "UPWATCH_REDIS_URL",
+                format!("scheme must be redis or rediss, got `{}`", parsed.scheme()),
+            ));
+        }
+        redis::Client::open(raw)
+            .map_err(|e| SettingError::new("UPWATCH_REDIS_URL", format!("not a Redis URL: {e}")))?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                write!(f, "{url}")
+            }
+            _ => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// The address the HTTP server listens on: `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindAddress(String);
+
+impl BindAddress {
+    pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        if raw.parse::<SocketAddr>().is_ok() {
+            return Ok(Self(raw.to_owned()));
+        }
+        let valid = raw
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            return Err(SettingError::new(
+                "UPWATCH_BIND",
+                format!("must be host:port, such as 127.0.0.1:8080, got `{raw}`"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The string every Redis key starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPrefix(String);
+
+impl KeyPrefix {
+    pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        if !valid {
+            return Err(SettingError::new(
+                "UPWATCH_KEY_PREFIX",
+                format!("must be 1 to 64 characters of A-Z a-z 0-9 _ - . :, got `{raw}`"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The parts of upwatch one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Api,
+    Scheduler,
+    Worker,
+    Folder,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Api, Role::Scheduler, Role::Worker, Role::Folder];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Scheduler => "scheduler",
+            Role::Worker => "worker",
+            Role::Folder => "folder",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(BTreeSet<Role>);
+
+impl Roles {
+    pub fn all() -> Self {
+        Self(Role::ALL.into_iter().collect())
+    }
+
+    /// A comma-separated list of roles, or `all`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut roles = BTreeSet::new();
+        for part in raw.split(',').map(str::trim) {
+            match part {
+                "all" => roles.extend(Role::ALL),
+                "" => {}
+                name => {
+                    let role = Role::ALL
+                        .into_iter()
+                        .find(|r| r.as_str() == name)
+                        .ok_or_else(|| {
+                            format!(
+                                "unknown role `{name}`; roles are api, scheduler, worker, folder"
+                            )
+                        })?;
+                    roles.insert(role);
+                }
+            }
+        }
+        if roles.is_empty() {
+            return Err("names no role; use api, scheduler, worker, folder or all".to_owned());
+        }
+        Ok(Self(roles))
+    }
+
+    pub fn contains(&self, role: Role) -> bool {
+        self.0.contains(&role)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Role::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load(|name| map.get(name).cloned(), None)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.database.database_name(), "upwatch");
+        assert_eq!(settings.redis_url.expose(), "redis://127.0.0.1:6379");
+        assert_eq!(settings.bind.as_str(), "127.0.0.1:8080");
+        assert_eq!(settings.key_prefix.as_str(), "upwatch");
+        assert_eq!(settings.roles, Roles::all());
+        assert_eq!(settings.startup_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("UPWATCH_DATABASE_URL", "mysql://x"),
+            ("UPWATCH_DATABASE_URL", "postgres://127.0.0.1/"),
+            ("UPWATCH_REDIS_URL", "http://127.0.0.1"),
+            ("UPWATCH_BIND", "8080"),
+            ("UPWATCH_BIND", "localhost:99999"),
+            ("UPWATCH_KEY_PREFIX", ""),
+            ("UPWATCH_KEY_PREFIX", "has space"),
+            ("UPWATCH_ROLES", "api,cooker"),
+            ("UPWATCH_ROLES", ""),
+            ("UPWATCH_STARTUP_TIMEOUT_SECONDS", "soon"),
+            ("UPWATCH_DB_POOL_SIZE", "0"),
+        ];
+        for (variable, value) in cases {
+            let error = load(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.setting, variable, "{value}: {error}");
+            assert!(!error.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_roles_flag_wins_over_the_environment() {
+        let map: HashMap<&str, &str> = HashMap::from([("UPWATCH_ROLES", "worker")]);
+        let settings = Settings::load(
+            |name| map.get(name).map(|v| (*v).to_owned()),
+            Some("api,folder"),
+        )
+        .unwrap();
+        assert!(settings.roles.contains(Role::Api));
+        assert!(!settings.roles.contains(Role::Worker));
+        assert_eq!(settings.roles.to_string(), "api,folder");
+        let error = Settings::load(|_| None, Some("nope")).unwrap_err();
+        assert_eq!(error.setting, "--roles");
+    }
+
+    #[test]
+    fn the_file_is_read_and_the_environment_wins() {
+        let dir = std::env::temp_dir().join(format!("upwatch-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("upwatch.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:9000\"\nkey_prefix = \"fromfile\"\nroles = [\"api\", \"worker\"]\nstartup_timeout_seconds = 5\n",
+        )
+        .unwrap();
+        let path_str = path.to_string_lossy().into_owned();
+        let settings = load(&[
+            ("UPWATCH_CONFIG", &path_str),
+            ("UPWATCH_KEY_PREFIX", "fromenv"),
+        ])
+        .unwrap();
+        assert_eq!(settings.bind.as_str(), "0.0.0.0:9000");
+        assert_eq!(settings.key_prefix.as_str(), "fromenv");
+        assert_eq!(settings.roles.to_string(), "api,worker");
+        assert_eq!(settings.startup_timeout, Duration::from_secs(5));
+
+        std::fs::write(&path, "bnid = \"0.0.0.0:9000\"\n").unwrap();
+        let error = load(&[("UPWATCH_CONFIG", &path_str)]).unwrap_err();
+        assert_eq!(error.setting, "UPWATCH_CONFIG");
+        assert!(error.message.contains("bnid"));
+
+        std::fs::write(&path, "bind = \n").unwrap();
+        assert_eq!(
+            load(&[("UPWATCH_CONFIG", &path_str)]).unwrap_err().setting,
+            "UPWATCH_CONFIG"
+        );
+        let missing = load(&[("UPWATCH_CONFIG", "/nonexistent/upwatch.toml")]).unwrap_err();
+        assert_eq!(missing.setting, "UPWATCH_CONFIG");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let settings = load(&[
+            ("UPWATCH_DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("UPWATCH_REDIS_URL", "redis://:s3cret@cache:6379"),
+        ])
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure types and rules. Nothing here knows of actix, Redis or PostgreSQL.
+
+pub mod config;
+pub mod fields;
+pub mod monitor;
+pub mod status;
+
+pub use config::{FieldError, MonitorChanges, MonitorConfig};
+pub use fields::{
+    ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorName, MonitorUrl, Tag,
+    Tags, Threshold, TimeoutMs,
+};
+pub use monitor::{ApplyError, Monitor, MonitorEvent, RecordedEvent};
+pub use status::Status;

@@ -1,0 +1,161 @@
+//! The append-only event log: appending (under one lock, so sequence numbers
+//! become visible in order) and reading.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::{DbContext, StoreError};
+use crate::domain::{MonitorEvent, RecordedEvent};
+
+/// Key of the transaction-level advisory lock every append takes first.
+///
+/// Appends take turns, so a global sequence number is only handed out once all
+/// lower ones are committed: a reader that has seen `seq = n` will never later
+/// find a new event below `n`. That is what lets the live feed resume from a
+/// sequence number without gaps.
+const APPEND_LOCK: i64 = 0x7570_7761_7463_6802;
+
+/// An event as stored, for reading: its type and data as they are in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub monitor_id: Uuid,
+    pub monitor_seq: i64,
+    pub event_type: String,
+    pub data: Value,
+    pub recorded_at: OffsetDateTime,
+}
+
+/// Waits for this transaction's turn to append. Call it first in every
+/// transaction that appends, before touching any projection row.
+pub async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+        .await
+        .context("waiting for the event log append lock")?;
+    Ok(())
+}
+
+/// Appends one event as the monitor's `monitor_seq`-th.
+pub async fn append(
+    tx: &Transaction<'_>,
+    monitor_id: Uuid,
+    monitor_seq: i64,
+    event: &MonitorEvent,
+) -> Result<(i64, RecordedEvent), StoreError> {
+    let data = event_data(event)?;
+    let row = tx
+        .query_one(
+            "INSERT INTO events (monitor_id, monitor_seq, type, data)
+             VALUES ($1, $2, $3, $4)
+             RETURNING seq, recorded_at",
+            &[&monitor_id, &monitor_seq, &event.type_name(), &data],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::ConcurrentWrite
+            } else {
+                StoreError::from_db("appending an event", e)
+            }
+        })?;
+    let recorded = RecordedEvent {
+        monitor_id,
+        monitor_seq,
+        recorded_at: row.get("recorded_at"),
+        event: event.clone(),
+    };
+    Ok((row.get("seq"), recorded))
+}
+
+fn event_data(event: &MonitorEvent) -> Result<Value, StoreError> {
+    let mut tagged = serde_json::to_value(event)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {}: {e}", event.type_name())))?;
+    Ok(tagged
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or_else(|| Value::Object(Default::default())))
+}
+
+fn to_recorded(event: &StoredEvent) -> Result<RecordedEvent, StoreError> {
+    let tagged = serde_json::json!({"type": event.event_type, "data": event.data});
+    let parsed: MonitorEvent = serde_json::from_value(tagged).map_err(|e| {
+        StoreError::Corrupt(format!("event {} ({}): {e}", event.seq, event.event_type))
+    })?;
+    Ok(RecordedEvent {
+        monitor_id: event.monitor_id,
+        monitor_seq: event.monitor_seq,
+        recorded_at: event.recorded_at,
+        event: parsed,
+    })
+}
+
+/// Which slice of the log to read: oldest first, after `after_seq`.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery {
+    pub monitor_id: Option<Uuid>,
+    pub after_seq: i64,
+    pub limit: i64,
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    query: EventQuery,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, monitor_id, monitor_seq, type, data, recorded_at
+             FROM events
+             WHERE seq > $1 AND ($2::uuid IS NULL OR monitor_id = $2)
+             ORDER BY seq
+             LIMIT $3",
+            &[&query.after_seq, &query.monitor_id, &query.limit],
+        )
+        .await
+        .context("reading the event log")?;
+    Ok(rows
+        .iter()
+        .map(|row| StoredEvent {
+            seq: row.get("seq"),
+            monitor_id: row.get("monitor_id"),
+            monitor_seq: row.get("monitor_seq"),
+            event_type: row.get("type"),
+            data: row.get("data"),
+            recorded_at: row.get("recorded_at"),
+        })
+        .collect())
+}
+
+/// Whether the log holds anything about this monitor (deleted ones included).
+pub async fn has_monitor(
+    client: &impl GenericClient,
+    monitor_id: Uuid,
+) -> Result<bool, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE monitor_id = $1)",
+            &[&monitor_id],
+        )
+        .await
+        .context("looking a monitor up in the event log")?;
+    Ok(row.get(0))
+}
+
+/// A monitor's whole history, oldest first, as domain events.
+pub async fn history(
+    client: &impl GenericClient,
+    monitor_id: Uuid,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let events = list(
+        client,
+        EventQuery {
+            monitor_id: Some(monitor_id),
+            after_seq: 0,
+            limit: i64::MAX,
+        },
+    )
+    .await?;
+    events.iter().map(to_recorded).collect()
+}

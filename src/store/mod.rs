@@ -1,0 +1,83 @@
+//! PostgreSQL: connection, migrations, the event log and its projections.
+
+pub mod database;
+pub mod event_log;
+pub mod migrations;
+pub mod monitors;
+pub mod registry;
+
+use crate::domain::FieldError;
+
+pub use database::Pool;
+
+/// What can go wrong in the store, as callers need to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("monitor not found")]
+    NotFound,
+    #[error("the monitor is at version {current}, the request expected {expected}")]
+    VersionMismatch { expected: i64, current: i64 },
+    #[error("a monitor named `{0}` already exists")]
+    NameTaken(String),
+    #[error("another change to this monitor was recorded at the same time; retry")]
+    ConcurrentWrite,
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("PostgreSQL is unavailable while {context}: {reason}")]
+    Unavailable {
+        context: &'static str,
+        reason: String,
+    },
+    #[error("PostgreSQL failed while {context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Classifies a driver error: lost connections are "unavailable" (retry
+    /// later), anything PostgreSQL itself refused is a real failure.
+    pub fn from_db(context: &'static str, source: tokio_postgres::Error) -> Self {
+        let unavailable = match source.code() {
+            None => true,
+            Some(code) => {
+                let class = &code.code()[..2];
+                // 08: connection exception, 57: operator intervention (shutdown), 53: resources.
+                matches!(class, "08" | "57" | "53")
+            }
+        };
+        if unavailable {
+            Self::Unavailable {
+                context,
+                reason: source.to_string(),
+            }
+        } else {
+            Self::Database { context, source }
+        }
+    }
+
+    pub fn from_pool(context: &'static str, error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(source) => Self::from_db(context, source),
+            other => Self::Unavailable {
+                context,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Attaches what we were doing to a driver error.
+pub(crate) trait DbContext<T> {
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> DbContext<T> for Result<T, tokio_postgres::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::from_db(context, e))
+    }
+}

@@ -1,0 +1,77 @@
+//! The write side: each command runs in one transaction that appends its event
+//! and updates the projection, or does neither.
+
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::monitors::{self, MonitorView};
+use super::{DbContext, Pool, StoreError, event_log};
+use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, monitor};
+
+/// Records a new monitor; its id is time-ordered (UUIDv7).
+pub async fn register(pool: &Pool, config: MonitorConfig) -> Result<MonitorView, StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("registering a monitor", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    event_log::lock_for_append(&tx).await?;
+    let id = Uuid::now_v7();
+    let view = record(&tx, None, id, monitor::register(config)).await?;
+    tx.commit().await.context("committing a registration")?;
+    Ok(view)
+}
+
+/// Runs `decide` against the monitor's current state and records the event it
+/// returns. `expected_version`, when given, must match the current version.
+/// No event (an idempotent command) leaves everything as it was.
+pub async fn change(
+    pool: &Pool,
+    id: Uuid,
+    expected_version: Option<i64>,
+    decide: impl FnOnce(&Monitor) -> Result<Option<MonitorEvent>, FieldError>,
+) -> Result<MonitorView, StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("changing a monitor", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    event_log::lock_for_append(&tx).await?;
+    let current = monitors::find(&tx, id, true)
+        .await?
+        .filter(|view| !view.monitor.deleted)
+        .ok_or(StoreError::NotFound)?;
+    if let Some(expected) = expected_version
+        && expected != current.monitor.version
+    {
+        return Err(StoreError::VersionMismatch {
+            expected,
+            current: current.monitor.version,
+        });
+    }
+    let Some(event) = decide(&current.monitor)? else {
+        return Ok(current);
+    };
+    let view = record(&tx, Some(current.monitor), id, event).await?;
+    tx.commit().await.context("committing a change")?;
+    Ok(view)
+}
+
+async fn record(
+    tx: &Transaction<'_>,
+    state: Option<Monitor>,
+    id: Uuid,
+    event: MonitorEvent,
+) -> Result<MonitorView, StoreError> {
+    let next_seq = state.as_ref().map_or(1, |m| m.version + 1);
+    let (_, recorded) = event_log::append(tx, id, next_seq, &event).await?;
+    let monitor = Monitor::apply(state, &recorded)
+        .map_err(|e| StoreError::Corrupt(format!("applying a new event: {e}")))?;
+    monitors::save(tx, &monitor).await
+}
