@@ -1,0 +1,223 @@
+//! `spawn_app`: a real upwatch API on a random port, with its own freshly
+//! created database and its own Redis key prefix, dropped again at the end.
+
+use std::sync::OnceLock;
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+use upwatch::config::Settings;
+use upwatch::startup::Application;
+use upwatch::telemetry;
+use uuid::Uuid;
+
+/// Server URL without a database name; `UPWATCH_TEST_DATABASE_URL` overrides.
+pub fn postgres_base_url() -> String {
+    std::env::var("UPWATCH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("UPWATCH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Logs go nowhere unless `TEST_LOG` is set.
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            telemetry::init(telemetry::subscriber("test", "debug", std::io::stdout));
+        } else {
+            telemetry::init(telemetry::subscriber("test", "info", std::io::sink));
+        }
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db_name: String,
+    _database: DatabaseGuard,
+    pub settings: Settings,
+    pub http: reqwest::Client,
+}
+
+/// Settings for a fresh database and prefix; `extra` overrides any variable.
+pub fn test_settings(extra: &[(&str, String)]) -> (Settings, String, String) {
+    let db_name = format!("upwatch_test_{}", Uuid::new_v4().simple());
+    let key_prefix = format!("upwatch-test-{}", Uuid::new_v4().simple());
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "UPWATCH_DATABASE_URL".into(),
+            format!("{}/{db_name}", postgres_base_url()),
+        ),
+        ("UPWATCH_REDIS_URL".into(), redis_url()),
+        ("UPWATCH_BIND".into(), "127.0.0.1:0".into()),
+        ("UPWATCH_KEY_PREFIX".into(), key_prefix.clone()),
+        ("UPWATCH_STARTUP_TIMEOUT_SECONDS".into(), "10".into()),
+        ("UPWATCH_DB_POOL_SIZE".into(), "8".into()),
+    ];
+    for (name, value) in extra {
+        vars.retain(|(n, _)| n != name);
+        vars.push(((*name).to_owned(), value.clone()));
+    }
+    let settings = Settings::load(
+        |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+        Some("api"),
+    )
+    .expect("test settings are valid");
+    (settings, db_name, key_prefix)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
+    init_logging();
+    let (settings, db_name, _) = test_settings(extra);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the application starts");
+    let port = app.port().expect("the api role listens");
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        _database: DatabaseGuard(db_name.clone()),
+        db_name,
+        settings,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A direct connection to the test's database, for checks behind the API.
+pub async fn connect(db_name: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("{}/{db_name}", postgres_base_url()),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the test database");
+    actix_web::rt::spawn(connection);
+    client
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn db(&self) -> tokio_postgres::Client {
+        connect(&self.db_name).await
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn post_monitor(&self, body: &Value) -> Response {
+        self.request(Method::POST, "/api/v1/monitors", Some(body))
+            .await
+    }
+
+    /// Registers a monitor and returns its JSON; panics unless 201.
+    pub async fn create_monitor(&self, body: Value) -> Value {
+        let response = self.post_monitor(&body).await;
+        assert_eq!(response.status(), 201, "registering {body}");
+        response.json().await.expect("monitor json")
+    }
+
+    pub async fn create_named(&self, name: &str) -> Value {
+        self.create_monitor(serde_json::json!({"name": name, "url": "http://127.0.0.1:9/health"}))
+            .await
+    }
+
+    pub async fn patch_monitor(&self, id: &str, body: &Value, if_match: Option<&str>) -> Response {
+        let mut request = self
+            .http
+            .patch(self.url(&format!("/api/v1/monitors/{id}")))
+            .json(body);
+        if let Some(version) = if_match {
+            request = request.header("If-Match", version);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.request(Method::GET, path, None).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json body"))
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.request(Method::POST, path, None).await
+    }
+
+    /// Follows `next_cursor` from `path` (which must already carry a query)
+    /// and returns every item of every page, and how many pages there were.
+    pub async fn collect_pages(&self, path: &str) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut pages = 0;
+        let mut next = path.to_owned();
+        loop {
+            let (status, page) = self.get_json(&next).await;
+            assert_eq!(status, 200, "{next}: {page}");
+            pages += 1;
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{path}&cursor={cursor}"),
+                None => return (items, pages),
+            }
+        }
+    }
+}
+
+/// Drops the named test database when it goes out of scope.
+pub struct DatabaseGuard(pub String);
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        let db_name = self.0.clone();
+        // The test's runtime is ending; drop the database from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok((client, connection)) = tokio_postgres::connect(
+                    &format!("{}/postgres", postgres_base_url()),
+                    tokio_postgres::NoTls,
+                )
+                .await
+                {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Asserts the contract's error body and returns it.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let body: Value = response.json().await.expect("error body is json");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}

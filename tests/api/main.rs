@@ -1,0 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod concurrency;
+mod event_log;
+mod health;
+mod helpers;
+mod monitors;
+mod pagination;
+mod startup;
+mod validation;
