@@ -1,6 +1,7 @@
 //! `/api/v1/events`: the global event log, oldest first.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
 
 use super::AppState;
 use super::dto::{EventResponse, Page};
@@ -21,20 +22,28 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         })?,
         (None, None) => 0,
     };
-    let rows = event_log::list(
-        &state.db("reading the event log").await?,
-        EventQuery {
-            monitor_id: None,
-            after_seq,
-            limit: limit + 1,
-        },
-    )
-    .await?;
-    let page = Page::from_rows(
+    let client = state.db("reading the event log").await?;
+    let page = page(&client, None, after_seq, limit).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One page of the log (or of one monitor's part of it) after `after_seq`.
+pub async fn page(
+    client: &deadpool_postgres::Client,
+    monitor_id: Option<Uuid>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Page<EventResponse>, ApiError> {
+    let query = EventQuery {
+        monitor_id,
+        after_seq,
+        limit: limit + 1,
+    };
+    let rows = event_log::list(client, query).await?;
+    Ok(Page::from_rows(
         rows,
         limit,
         |e| cursor::encode_seq(e.seq),
         EventResponse::from,
-    );
-    Ok(HttpResponse::Ok().json(page))
+    ))
 }

@@ -4,11 +4,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::dto::{EventResponse, MonitorResponse, Page, parse_changes};
+use super::dto::{MonitorResponse, Page, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::{Monitor, MonitorConfig, Status, Tag};
-use crate::store::event_log::{self, EventQuery};
+use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
 
@@ -167,23 +167,9 @@ pub async fn events(
         .transpose()?
         .unwrap_or(0);
     let client = state.db("reading a monitor's events").await?;
-    let rows = event_log::list(
-        &client,
-        EventQuery {
-            monitor_id: Some(id),
-            after_seq,
-            limit: limit + 1,
-        },
-    )
-    .await?;
-    if rows.is_empty() && !event_log::has_monitor(&client, id).await? {
+    let page = super::events::page(&client, Some(id), after_seq, limit).await?;
+    if page.items.is_empty() && !event_log::has_monitor(&client, id).await? {
         return Err(ApiError::not_found("no monitor with this id"));
     }
-    let page = Page::from_rows(
-        rows,
-        limit,
-        |e| cursor::encode_seq(e.seq),
-        EventResponse::from,
-    );
     Ok(HttpResponse::Ok().json(page))
 }

@@ -33,6 +33,18 @@ impl ThrowawayRedis {
             .local_addr()
             .unwrap()
             .port();
+        Self {
+            child: Self::spawn(port),
+            port,
+        }
+    }
+
+    /// Starts a new server on the same port after the old one was killed.
+    fn restart(&mut self) {
+        self.child = Self::spawn(self.port);
+    }
+
+    fn spawn(port: u16) -> Child {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -52,7 +64,7 @@ impl ThrowawayRedis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, port }
+        child
     }
 }
 
@@ -86,22 +98,7 @@ async fn readyz_is_503_naming_redis_when_redis_goes_away_and_recovers() {
     // The API keeps serving what does not need Redis.
     assert_eq!(app.get_json("/api/v1/monitors").await.0, 200);
 
-    let port = redis.port;
-    let restarted = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    redis.child = restarted;
+    redis.restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (status, _) = app.get_json("/readyz").await;

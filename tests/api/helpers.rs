@@ -221,3 +221,13 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     );
     body
 }
+
+/// The `type` of each event in a page of events.
+pub fn event_types(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect()
+}

@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, event_types, spawn_app};
 
 #[actix_web::test]
 async fn registering_returns_201_with_location_etag_and_the_contract_defaults() {
@@ -248,12 +248,7 @@ async fn delete_stops_showing_the_monitor_but_keeps_its_history() {
 
     let (status, events) = app.get_json(&format!("{path}/events")).await;
     assert_eq!(status, 200);
-    let types: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let types = event_types(&events);
     assert_eq!(types, ["monitor_registered", "monitor_deleted"]);
 }
 
@@ -282,12 +277,7 @@ async fn pause_and_resume_are_idempotent() {
         assert_eq!(resumed["version"], 3);
     }
     let (_, events) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
-    let types: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let types = event_types(&events);
     assert_eq!(
         types,
         ["monitor_registered", "monitor_paused", "monitor_resumed"]
