@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod fields;
+pub mod health;
 pub mod monitor;
+pub mod schedule;
 pub mod status;
 
 pub use config::{FieldError, MonitorChanges, MonitorConfig};
