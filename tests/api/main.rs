@@ -6,5 +6,6 @@ mod health;
 mod helpers;
 mod monitors;
 mod pagination;
+mod postgres_outage;
 mod startup;
 mod validation;
