@@ -19,7 +19,7 @@ RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin upwatch
 # ---- run ----
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin upwatch
 COPY --from=build /src/target/release/upwatch /usr/local/bin/upwatch
@@ -27,6 +27,6 @@ USER upwatch
 ENV UPWATCH_BIND=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+  CMD ["/usr/local/bin/upwatch", "check", "http://127.0.0.1:8080/healthz", "--timeout-ms", "2000"]
 ENTRYPOINT ["/usr/local/bin/upwatch"]
 CMD ["serve"]

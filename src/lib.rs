@@ -1,6 +1,8 @@
 pub mod api;
+pub mod check;
 pub mod config;
 pub mod domain;
+pub mod probe;
 pub mod queue;
 pub mod retry;
 pub mod startup;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use upwatch::check;
 use upwatch::config::Settings;
 use upwatch::startup::{self, Application};
 use upwatch::telemetry;
@@ -25,6 +26,14 @@ enum Command {
     },
     /// Apply database migrations, then exit.
     Migrate,
+    /// Probe one URL now, print the result as JSON; exit 0 if up, 1 if down.
+    Check {
+        /// Absolute http or https URL.
+        url: String,
+        /// How long the whole request may take (100–60000).
+        #[arg(long, default_value_t = 5000, allow_negative_numbers = true)]
+        timeout_ms: i64,
+    },
 }
 
 /// Exit status for a setting that cannot be used.
@@ -32,9 +41,12 @@ const EXIT_BAD_SETTING: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check { url, timeout_ms } = &cli.command {
+        return check(url, *timeout_ms);
+    }
     let roles = match &cli.command {
         Command::Serve { roles } => roles.as_deref(),
-        Command::Migrate => None,
+        _ => None,
     };
     let settings = match Settings::from_env(roles) {
         Ok(settings) => settings,
@@ -62,12 +74,43 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Check { .. } => Ok(()),
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, "upwatch stopped");
+            eprintln!("upwatch: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `upwatch check`: one probe with the same code and classification the
+/// workers use.
+fn check(url: &str, timeout_ms: i64) -> ExitCode {
+    let spec = match check::spec(url, timeout_ms) {
+        Ok(spec) => spec,
+        Err(message) => {
+            eprintln!("upwatch: {message}");
+            return ExitCode::from(EXIT_BAD_SETTING);
+        }
+    };
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        let prober = upwatch::probe::Prober::new()?;
+        anyhow::Ok(prober.probe(&spec).await)
+    });
+    match outcome {
+        Ok(outcome) => {
+            println!("{}", check::report(url, &outcome));
+            if outcome.up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
             eprintln!("upwatch: {error:#}");
             ExitCode::FAILURE
         }

@@ -4,6 +4,7 @@ pub mod config;
 pub mod fields;
 pub mod health;
 pub mod monitor;
+pub mod probe;
 pub mod schedule;
 pub mod status;
 

@@ -7,5 +7,6 @@ mod helpers;
 mod monitors;
 mod pagination;
 mod postgres_outage;
+mod probe;
 mod startup;
 mod validation;
