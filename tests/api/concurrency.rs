@@ -81,16 +81,8 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_win() {
         }
     });
     let statuses = futures_util::future::join_all(patches).await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 412).count(),
-        19,
-        "{statuses:?}"
-    );
+    assert_eq!(count(&statuses, 200), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 412), 19, "{statuses:?}");
     let (_, shown) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
     assert_eq!(shown["version"], 2);
 }
@@ -109,14 +101,11 @@ async fn concurrent_registrations_of_one_name_create_exactly_one_monitor() {
         }
     });
     let statuses = futures_util::future::join_all(attempts).await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        9,
-        "{statuses:?}"
-    );
+    assert_eq!(count(&statuses, 201), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 9, "{statuses:?}");
+}
+
+/// How many of `statuses` equal `status`.
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
 }
