@@ -1,7 +1,7 @@
 //! `/api/v1/monitors`: register, list, read, update, delete, pause, resume.
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
 use super::dto::{MonitorResponse, Page, parse_changes};
@@ -12,10 +12,14 @@ use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
 
-fn monitor_response(status: actix_web::http::StatusCode, view: &MonitorView) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(view.monitor.version)))
-        .json(MonitorResponse::from(view))
+fn monitor_response(status: StatusCode, view: &MonitorView) -> HttpResponse {
+    monitor_builder(status, view).json(MonitorResponse::from(view))
+}
+
+fn monitor_builder(status: StatusCode, view: &MonitorView) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((header::ETAG, etag(view.monitor.version)));
+    builder
 }
 
 pub async fn create(
@@ -26,13 +30,9 @@ pub async fn create(
     let view = registry::register(&state.pg, config).await?;
     tracing::info!(monitor_id = %view.monitor.id, name = view.monitor.config.name.as_ref(), "monitor registered");
     let location = format!("/api/v1/monitors/{}", view.monitor.id);
-    let mut response = monitor_response(actix_web::http::StatusCode::CREATED, &view);
-    response.headers_mut().insert(
-        header::LOCATION,
-        header::HeaderValue::from_str(&location)
-            .map_err(|_| ApiError::not_found("monitor id is not a valid header"))?,
-    );
-    Ok(response)
+    Ok(monitor_builder(StatusCode::CREATED, &view)
+        .insert_header((header::LOCATION, location))
+        .json(MonitorResponse::from(&view)))
 }
 
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -87,7 +87,7 @@ pub async fn get(
         .await?
         .filter(|view| !view.monitor.deleted)
         .ok_or_else(|| ApiError::not_found("no monitor with this id"))?;
-    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+    Ok(monitor_response(StatusCode::OK, &view))
 }
 
 pub async fn update(
@@ -103,7 +103,7 @@ pub async fn update(
         monitor.update(changes)
     })
     .await?;
-    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+    Ok(monitor_response(StatusCode::OK, &view))
 }
 
 pub async fn delete(
@@ -149,7 +149,7 @@ async fn toggle(
         Ok(decide(monitor))
     })
     .await?;
-    Ok(monitor_response(actix_web::http::StatusCode::OK, &view))
+    Ok(monitor_response(StatusCode::OK, &view))
 }
 
 /// One monitor's events, oldest first; deleted monitors keep their history.
