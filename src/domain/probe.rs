@@ -1,11 +1,13 @@
 //! What a probe asks for and what counts as up. Pure: the HTTP client lives in
 //! `crate::probe`.
 
+use serde::{Deserialize, Serialize};
+
 use super::config::MonitorConfig;
 use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
 
 /// Everything needed to run one probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeSpec {
     pub url: MonitorUrl,
     pub method: HttpMethod,

@@ -1,6 +1,9 @@
 //! Redis: the connection pool now; streams, consumer groups and leases as the
 //! probe pipeline arrives. Every key is built from the configured prefix.
 
+pub mod jobs;
+pub mod keys;
+
 use std::time::Duration;
 
 use deadpool_redis::{Config, Pool, Runtime};

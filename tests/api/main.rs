@@ -4,6 +4,7 @@ mod concurrency;
 mod event_log;
 mod health;
 mod helpers;
+mod jobs_stream;
 mod monitors;
 mod pagination;
 mod postgres_outage;

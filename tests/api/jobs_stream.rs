@@ -1,0 +1,179 @@
+//! The jobs stream on a real Redis, under a key prefix of the test's own.
+
+use upwatch::config::{KeyPrefix, RedisUrl};
+use upwatch::domain::probe::ProbeSpec;
+use upwatch::domain::{HttpMethod, MonitorUrl, TimeoutMs};
+use upwatch::queue::jobs::{self, Job};
+use upwatch::queue::keys::Keys;
+use uuid::Uuid;
+
+use crate::helpers::redis_url;
+
+/// A pool and a fresh prefix; the test's keys are deleted when dropped.
+struct Stream {
+    pool: upwatch::queue::RedisPool,
+    keys: Keys,
+}
+
+impl Stream {
+    async fn new() -> Self {
+        let pool = upwatch::queue::pool(&RedisUrl::parse(&redis_url()).unwrap(), 4).unwrap();
+        let prefix =
+            KeyPrefix::parse(&format!("upwatch-test-{}", Uuid::new_v4().simple())).unwrap();
+        let keys = Keys::new(&prefix);
+        jobs::ensure_group(&mut pool.get().await.unwrap(), &keys)
+            .await
+            .unwrap();
+        Self { pool, keys }
+    }
+
+    async fn connection(&self) -> deadpool_redis::Connection {
+        self.pool.get().await.unwrap()
+    }
+
+    async fn len(&self) -> usize {
+        redis::cmd("XLEN")
+            .arg(self.keys.jobs())
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap()
+    }
+
+    async fn remove(self) {
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.jobs())
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap();
+    }
+}
+
+fn job(n: u64) -> Job {
+    let monitor_id = Uuid::now_v7();
+    Job {
+        job_id: upwatch::domain::schedule::job_id(monitor_id, n),
+        monitor_id,
+        spec: ProbeSpec {
+            url: MonitorUrl::parse(&format!("http://127.0.0.1:9/{n}")).unwrap(),
+            method: HttpMethod::Get,
+            timeout: TimeoutMs::parse(1000).unwrap(),
+            expected_status: None,
+        },
+        scheduled_at_ms: n,
+    }
+}
+
+#[actix_web::test]
+async fn jobs_are_delivered_once_to_the_group_and_gone_after_ack() {
+    let stream = Stream::new().await;
+    let published: Vec<Job> = (0..5).map(job).collect();
+    let mut connection = stream.connection().await;
+    jobs::publish(&mut connection, &stream.keys, &published, 10_000)
+        .await
+        .unwrap();
+
+    let first = jobs::read(&mut connection, &stream.keys, "w1", 3, 100)
+        .await
+        .unwrap();
+    let second = jobs::read(&mut connection, &stream.keys, "w2", 10, 100)
+        .await
+        .unwrap();
+    let received: Vec<Job> = first
+        .iter()
+        .chain(&second)
+        .map(|d| d.job.clone().unwrap())
+        .collect();
+    assert_eq!(received, published, "each job once, in order, intact");
+    assert!(first.iter().chain(&second).all(|d| d.times_delivered == 1));
+    assert!(
+        jobs::read(&mut connection, &stream.keys, "w3", 10, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let ids: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|d| d.entry_id.clone())
+        .collect();
+    jobs::ack(&mut connection, &stream.keys, &ids)
+        .await
+        .unwrap();
+    let left = jobs::reclaim(&mut connection, &stream.keys, "w3", 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        left.is_empty(),
+        "acked jobs are never handed out again: {left:?}"
+    );
+    stream.remove().await;
+}
+
+#[actix_web::test]
+async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
+    let stream = Stream::new().await;
+    let mut connection = stream.connection().await;
+    jobs::publish(&mut connection, &stream.keys, &[job(1), job(2)], 10_000)
+        .await
+        .unwrap();
+    let taken = jobs::read(&mut connection, &stream.keys, "dies", 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2);
+
+    // Not idle long enough yet: nothing to take over.
+    let early = jobs::reclaim(&mut connection, &stream.keys, "heir", 60_000, 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+
+    let reclaimed = jobs::reclaim(&mut connection, &stream.keys, "heir", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 2);
+    for (before, after) in taken.iter().zip(&reclaimed) {
+        assert_eq!(before.entry_id, after.entry_id);
+        assert_eq!(before.job, after.job);
+        assert_eq!(after.times_delivered, 2);
+    }
+    let again = jobs::reclaim(&mut connection, &stream.keys, "heir2", 0, 10)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|d| d.times_delivered == 3), "{again:?}");
+    stream.remove().await;
+}
+
+#[actix_web::test]
+async fn the_stream_stays_capped() {
+    let stream = Stream::new().await;
+    let mut connection = stream.connection().await;
+    let many: Vec<Job> = (0..2000).map(job).collect();
+    jobs::publish(&mut connection, &stream.keys, &many, 200)
+        .await
+        .unwrap();
+    let length = stream.len().await;
+    // Approximate trimming keeps whole macro nodes, so a little over the cap.
+    assert!((200..1000).contains(&length), "{length}");
+    stream.remove().await;
+}
+
+#[actix_web::test]
+async fn an_unreadable_entry_is_delivered_as_an_error_not_a_crash() {
+    let stream = Stream::new().await;
+    let mut connection = stream.connection().await;
+    let _: String = redis::cmd("XADD")
+        .arg(stream.keys.jobs())
+        .arg("*")
+        .arg("job")
+        .arg("{not json")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let delivered = jobs::read(&mut connection, &stream.keys, "w", 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].job.is_err());
+    stream.remove().await;
+}
