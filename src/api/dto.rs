@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
+use crate::store::results::StoredResult;
 
 /// The writable fields, in the contract's order (errors name the first bad one).
 const WRITABLE_FIELDS: [&str; 9] = [
@@ -204,6 +205,36 @@ impl From<StoredEvent> for EventResponse {
             event_type: event.event_type,
             data: event.data,
             recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// A probe result, as the contract shows it.
+#[derive(Debug, Serialize)]
+pub struct ResultResponse {
+    pub job_id: Uuid,
+    pub monitor_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub status: &'static str,
+    pub latency_ms: i32,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+}
+
+impl From<StoredResult> for ResultResponse {
+    fn from(result: StoredResult) -> Self {
+        Self {
+            job_id: result.job_id,
+            monitor_id: result.monitor_id,
+            scheduled_at: result.scheduled_at,
+            checked_at: result.checked_at,
+            status: if result.up { "up" } else { "down" },
+            latency_ms: result.latency_ms,
+            http_status: result.http_status,
+            error: result.error,
         }
     }
 }

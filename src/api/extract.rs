@@ -110,6 +110,23 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// An RFC 3339 time, such as `2026-01-01T00:00:00Z`.
+    pub fn time(&self, name: &'static str) -> Result<Option<time::OffsetDateTime>, ApiError> {
+        self.single(name)?
+            .map(|raw| {
+                time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        ApiError::validation(
+                            name,
+                            format!(
+                                "must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got `{raw}`"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
     /// `limit`: 1–1000, 100 when absent.
     pub fn limit(&self) -> Result<i64, ApiError> {
         match self.single("limit")? {
@@ -185,6 +202,28 @@ pub mod cursor {
             .ok_or_else(invalid)
     }
 
+    /// A result's position: its tick (Unix nanoseconds) and job id.
+    pub fn encode_result(scheduled_at: time::OffsetDateTime, job_id: Uuid) -> String {
+        encode(&format!(
+            "r:{}:{job_id}",
+            scheduled_at.unix_timestamp_nanos()
+        ))
+    }
+
+    pub fn decode_result(raw: &str) -> Result<(time::OffsetDateTime, Uuid), ApiError> {
+        let decoded = decode(raw)?;
+        let (nanos, job_id) = decoded
+            .strip_prefix("r:")
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or_else(invalid)?;
+        let at = nanos
+            .parse::<i128>()
+            .ok()
+            .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok())
+            .ok_or_else(invalid)?;
+        Ok((at, Uuid::parse_str(job_id).map_err(|_| invalid())?))
+    }
+
     pub fn encode_seq(after: i64) -> String {
         encode(&format!("s:{after}"))
     }
@@ -237,5 +276,11 @@ mod tests {
         assert!(cursor::decode_seq(&cursor::encode_monitor(id)).is_err());
         assert!(cursor::decode_monitor("not base64!").is_err());
         assert!(cursor::decode_seq(&cursor::encode("s:-1")).is_err());
+        let at = time::macros::datetime!(2026-11-23 12:00:00.123456 UTC);
+        assert_eq!(
+            cursor::decode_result(&cursor::encode_result(at, id)).unwrap(),
+            (at, id)
+        );
+        assert!(cursor::decode_result(&cursor::encode_seq(1)).is_err());
     }
 }

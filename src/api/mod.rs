@@ -64,6 +64,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/monitors/{id}/pause").post(monitors::pause))
                 .service(resource("/monitors/{id}/resume").post(monitors::resume))
                 .service(resource("/monitors/{id}/events").get(monitors::events))
+                .service(resource("/monitors/{id}/results").get(monitors::results))
                 .service(resource("/events").get(events::list)),
         );
 }

@@ -4,13 +4,14 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
-use super::dto::{MonitorResponse, Page, parse_changes};
+use super::dto::{MonitorResponse, Page, ResultResponse, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::{Monitor, MonitorConfig, Status, Tag};
 use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
+use crate::store::results::{self, ResultQuery};
 
 fn monitor_response(status: StatusCode, view: &MonitorView) -> HttpResponse {
     monitor_builder(status, view).json(MonitorResponse::from(view))
@@ -171,5 +172,44 @@ pub async fn events(
     if page.items.is_empty() && !event_log::has_monitor(&client, id).await? {
         return Err(ApiError::not_found("no monitor with this id"));
     }
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One monitor's probe results, newest first; deleted monitors keep theirs.
+pub async fn results(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let query = QueryParams::from_request(&req)?;
+    let limit = query.limit()?;
+    let since = query.time("since")?;
+    let until = query.time("until")?;
+    let after = query
+        .single("cursor")?
+        .map(cursor::decode_result)
+        .transpose()?;
+    let client = state.db("reading probe results").await?;
+    let rows = results::list(
+        &client,
+        &ResultQuery {
+            monitor_id: id,
+            since,
+            until,
+            after,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    if rows.is_empty() && !event_log::has_monitor(&client, id).await? {
+        return Err(ApiError::not_found("no monitor with this id"));
+    }
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |r| cursor::encode_result(r.scheduled_at, r.job_id),
+        ResultResponse::from,
+    );
     Ok(HttpResponse::Ok().json(page))
 }

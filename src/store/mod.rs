@@ -5,6 +5,7 @@ pub mod event_log;
 pub mod migrations;
 pub mod monitors;
 pub mod registry;
+pub mod results;
 
 use crate::domain::FieldError;
 

@@ -9,5 +9,6 @@ mod monitors;
 mod pagination;
 mod postgres_outage;
 mod probe;
+mod results;
 mod startup;
 mod validation;

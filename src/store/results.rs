@@ -1,0 +1,126 @@
+//! Probe results: stored append-only in batches (a duplicate job id is a
+//! no-op), read newest first.
+
+use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{DbContext, StoreError};
+
+/// One probe's result as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    pub job_id: Uuid,
+    pub monitor_id: Uuid,
+    pub scheduled_at: OffsetDateTime,
+    pub started_at: OffsetDateTime,
+    pub checked_at: OffsetDateTime,
+    pub up: bool,
+    pub http_status: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+    pub worker: String,
+}
+
+/// Stores a batch in one statement; returns the job ids that were new (the
+/// others were stored before and must not be folded again).
+pub async fn insert_batch(
+    client: &impl GenericClient,
+    results: &[StoredResult],
+) -> Result<Vec<Uuid>, StoreError> {
+    if results.is_empty() {
+        return Ok(Vec::new());
+    }
+    let job_ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
+    let monitor_ids: Vec<Uuid> = results.iter().map(|r| r.monitor_id).collect();
+    let scheduled: Vec<OffsetDateTime> = results.iter().map(|r| r.scheduled_at).collect();
+    let started: Vec<OffsetDateTime> = results.iter().map(|r| r.started_at).collect();
+    let checked: Vec<OffsetDateTime> = results.iter().map(|r| r.checked_at).collect();
+    let up: Vec<bool> = results.iter().map(|r| r.up).collect();
+    let http_status: Vec<Option<i32>> = results.iter().map(|r| r.http_status).collect();
+    let latency: Vec<i32> = results.iter().map(|r| r.latency_ms).collect();
+    let error: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
+    let worker: Vec<&str> = results.iter().map(|r| r.worker.as_str()).collect();
+    let rows = client
+        .query(
+            "INSERT INTO probe_results (job_id, monitor_id, scheduled_at, started_at, checked_at,
+                 up, http_status, latency_ms, error, worker)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
+                 $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
+                 $10::text[])
+             ON CONFLICT (job_id) DO NOTHING
+             RETURNING job_id",
+            &[
+                &job_ids,
+                &monitor_ids,
+                &scheduled,
+                &started,
+                &checked,
+                &up,
+                &http_status,
+                &latency,
+                &error,
+                &worker,
+            ],
+        )
+        .await
+        .context("storing probe results")?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// A page of one monitor's results, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultQuery {
+    pub monitor_id: Uuid,
+    /// Scheduled at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Scheduled before this time.
+    pub until: Option<OffsetDateTime>,
+    /// Continue after this (scheduled_at, job_id) position (the cursor).
+    pub after: Option<(OffsetDateTime, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    query: &ResultQuery,
+) -> Result<Vec<StoredResult>, StoreError> {
+    let (after_time, after_job) = query.after.unzip();
+    let rows = client
+        .query(
+            "SELECT job_id, monitor_id, scheduled_at, started_at, checked_at, up, http_status,
+                    latency_ms, error, worker
+             FROM probe_results
+             WHERE monitor_id = $1
+               AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
+               AND ($3::timestamptz IS NULL OR scheduled_at < $3)
+               AND ($4::timestamptz IS NULL OR (scheduled_at, job_id) < ($4, $5::uuid))
+             ORDER BY scheduled_at DESC, job_id DESC
+             LIMIT $6",
+            &[
+                &query.monitor_id,
+                &query.since,
+                &query.until,
+                &after_time,
+                &after_job,
+                &query.limit,
+            ],
+        )
+        .await
+        .context("reading probe results")?;
+    Ok(rows
+        .iter()
+        .map(|row| StoredResult {
+            job_id: row.get("job_id"),
+            monitor_id: row.get("monitor_id"),
+            scheduled_at: row.get("scheduled_at"),
+            started_at: row.get("started_at"),
+            checked_at: row.get("checked_at"),
+            up: row.get("up"),
+            http_status: row.get("http_status"),
+            latency_ms: row.get("latency_ms"),
+            error: row.get("error"),
+            worker: row.get("worker"),
+        })
+        .collect())
+}

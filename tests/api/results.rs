@@ -1,0 +1,170 @@
+//! Stored probe results and `GET /monitors/{id}/results`.
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+use upwatch::store::results::{self, StoredResult};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, assert_error, spawn_app};
+
+fn result(monitor_id: Uuid, minute: i64, up: bool) -> StoredResult {
+    let scheduled_at: OffsetDateTime =
+        datetime!(2026-11-23 10:00 UTC) + time::Duration::minutes(minute);
+    StoredResult {
+        job_id: upwatch::domain::schedule::job_id(monitor_id, u64::try_from(minute).unwrap()),
+        monitor_id,
+        scheduled_at,
+        started_at: scheduled_at + time::Duration::milliseconds(3),
+        checked_at: scheduled_at + time::Duration::milliseconds(15),
+        up,
+        http_status: if up { Some(200) } else { Some(503) },
+        latency_ms: 12,
+        error: (!up).then(|| "status 503".to_owned()),
+        worker: "test-worker".to_owned(),
+    }
+}
+
+async fn store(app: &TestApp, batch: &[StoredResult]) -> Vec<Uuid> {
+    let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
+    results::insert_batch(&pool.get().await.unwrap(), batch)
+        .await
+        .unwrap()
+}
+
+async fn registered(app: &TestApp) -> Uuid {
+    let monitor = app.create_named("api").await;
+    Uuid::parse_str(monitor["id"].as_str().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn a_duplicate_job_id_is_stored_once_and_reported_as_not_new() {
+    let app = spawn_app().await;
+    let id = registered(&app).await;
+    let first = vec![result(id, 0, true), result(id, 1, false)];
+    assert_eq!(
+        store(&app, &first).await,
+        vec![first[0].job_id, first[1].job_id]
+    );
+    let again = vec![result(id, 1, false), result(id, 2, true)];
+    assert_eq!(
+        store(&app, &again).await,
+        vec![again[1].job_id],
+        "only the new one"
+    );
+    let count: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM probe_results", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+    let update = app
+        .db()
+        .await
+        .batch_execute("UPDATE probe_results SET up = NOT up")
+        .await;
+    assert!(update.is_err(), "results are append-only");
+}
+
+#[actix_web::test]
+async fn results_are_listed_newest_first_in_the_contract_shape() {
+    let app = spawn_app().await;
+    let id = registered(&app).await;
+    store(&app, &[result(id, 0, true), result(id, 1, false)]).await;
+    let (status, page) = app
+        .get_json(&format!("/api/v1/monitors/{id}/results"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["scheduled_at"], "2026-11-23T10:01:00Z");
+    assert_eq!(items[0]["status"], "down");
+    assert_eq!(items[0]["http_status"], 503);
+    assert_eq!(items[0]["error"], "status 503");
+    assert_eq!(items[0]["checked_at"], "2026-11-23T10:01:00.015Z");
+    assert_eq!(items[0]["latency_ms"], 12);
+    assert_eq!(items[0]["monitor_id"], id.to_string());
+    assert_eq!(items[1]["status"], "up");
+    assert_eq!(items[1]["error"], serde_json::Value::Null);
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+}
+
+#[actix_web::test]
+async fn results_page_and_filter_by_time() {
+    let app = spawn_app().await;
+    let id = registered(&app).await;
+    let batch: Vec<StoredResult> = (0..7).map(|m| result(id, m, m % 2 == 0)).collect();
+    store(&app, &batch).await;
+    let other = app.create_named("other").await;
+    let other_id = Uuid::parse_str(other["id"].as_str().unwrap()).unwrap();
+    store(&app, &[result(other_id, 3, true)]).await;
+
+    let (items, pages) = app
+        .collect_pages(&format!("/api/v1/monitors/{id}/results?limit=3"))
+        .await;
+    assert_eq!(pages, 3);
+    let times: Vec<&str> = items
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..7)
+        .rev()
+        .map(|m| format!("2026-11-23T10:0{m}:00Z"))
+        .collect();
+    assert_eq!(times, expected);
+
+    let (_, window) = app
+        .get_json(&format!(
+            "/api/v1/monitors/{id}/results?since=2026-11-23T10:02:00Z&until=2026-11-23T10:05:00Z"
+        ))
+        .await;
+    let times: Vec<&str> = window["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-11-23T10:04:00Z",
+            "2026-11-23T10:03:00Z",
+            "2026-11-23T10:02:00Z"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn bad_result_queries_are_rejected_and_unknown_monitors_are_404() {
+    let app = spawn_app().await;
+    let id = registered(&app).await;
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00Z", "until"),
+        ("limit=0", "limit"),
+        ("cursor=nope", "cursor"),
+    ] {
+        let response = app
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/v1/monitors/{id}/results?{query}"),
+                None,
+            )
+            .await;
+        let body = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+    let (status, empty) = app
+        .get_json(&format!("/api/v1/monitors/{id}/results"))
+        .await;
+    assert_eq!((status, empty["items"].as_array().unwrap().len()), (200, 0));
+    let unknown = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/monitors/{}/results", Uuid::now_v7()),
+            None,
+        )
+        .await;
+    assert_error(unknown, 404, "not_found").await;
+}
