@@ -12,7 +12,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, ResponseError, web};
 
 use crate::queue::RedisPool;
 use crate::store::{Pool, StoreError};
@@ -39,33 +39,40 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("no such endpoint"))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed())
+/// A resource whose other methods get 405 with an `Allow` header listing `allowed`.
+fn resource(path: &str, allowed: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut response = ApiError::method_not_allowed().error_response();
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allowed),
+        );
+        response
+    }))
 }
 
 /// Every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
-    cfg.service(resource("/healthz").get(health::healthz))
-        .service(resource("/readyz").get(health::readyz))
+    cfg.service(resource("/healthz", "GET").get(health::healthz))
+        .service(resource("/readyz", "GET").get(health::readyz))
         .service(
             web::scope("/api/v1")
                 .service(
-                    resource("/monitors")
+                    resource("/monitors", "GET, POST")
                         .post(monitors::create)
                         .get(monitors::list),
                 )
                 .service(
-                    resource("/monitors/{id}")
+                    resource("/monitors/{id}", "GET, PATCH, DELETE")
                         .get(monitors::get)
                         .patch(monitors::update)
                         .delete(monitors::delete),
                 )
-                .service(resource("/monitors/{id}/pause").post(monitors::pause))
-                .service(resource("/monitors/{id}/resume").post(monitors::resume))
-                .service(resource("/monitors/{id}/events").get(monitors::events))
-                .service(resource("/monitors/{id}/results").get(monitors::results))
-                .service(resource("/events").get(events::list)),
+                .service(resource("/monitors/{id}/pause", "POST").post(monitors::pause))
+                .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
+                .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
+                .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
+                .service(resource("/events", "GET").get(events::list)),
         );
 }
 

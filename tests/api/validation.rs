@@ -211,12 +211,15 @@ async fn unknown_routes_and_methods_get_the_error_body() {
         "not_found",
     )
     .await;
-    assert_error(
-        app.request(Method::PUT, "/api/v1/monitors", None).await,
-        405,
-        "method_not_allowed",
-    )
-    .await;
+    let put = app.request(Method::PUT, "/api/v1/monitors", None).await;
+    assert_eq!(put.headers()["allow"], "GET, POST");
+    assert_error(put, 405, "method_not_allowed").await;
+    let id = uuid::Uuid::now_v7();
+    let get_pause = app
+        .request(Method::GET, &format!("/api/v1/monitors/{id}/pause"), None)
+        .await;
+    assert_eq!(get_pause.headers()["allow"], "POST");
+    assert_error(get_pause, 405, "method_not_allowed").await;
 }
 
 #[actix_web::test]
