@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "database_url",
     "redis_url",
     "bind",
@@ -34,6 +34,7 @@ const KEYS: [&str; 7] = [
     "roles",
     "startup_timeout_seconds",
     "db_pool_size",
+    "redis_pool_size",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -52,6 +53,7 @@ pub struct Settings {
     /// How long start-up keeps retrying PostgreSQL and Redis before giving up.
     pub startup_timeout: Duration,
     pub db_pool_size: usize,
+    pub redis_pool_size: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -64,6 +66,7 @@ impl fmt::Debug for Settings {
             .field("roles", &self.roles)
             .field("startup_timeout", &self.startup_timeout)
             .field("db_pool_size", &self.db_pool_size)
+            .field("redis_pool_size", &self.redis_pool_size)
             .finish()
     }
 }
@@ -112,13 +115,12 @@ impl Settings {
             0,
             3600,
         )?);
-        let db_pool_size = usize::try_from(parse_integer(
-            "db_pool_size",
-            &parsed("db_pool_size", "16")?,
-            1,
-            1000,
-        )?)
-        .map_err(|_| SettingError::new("UPWATCH_DB_POOL_SIZE", "too large"))?;
+        let pool_size = |key: &str| -> Result<usize, SettingError> {
+            let size = parse_integer(key, &parsed(key, "16")?, 1, 1000)?;
+            usize::try_from(size).map_err(|_| SettingError::new(&variable_name(key), "too large"))
+        };
+        let db_pool_size = pool_size("db_pool_size")?;
+        let redis_pool_size = pool_size("redis_pool_size")?;
 
         Ok(Self {
             database,
@@ -128,6 +130,7 @@ impl Settings {
             roles,
             startup_timeout,
             db_pool_size,
+            redis_pool_size,
         })
     }
 }
@@ -458,6 +461,7 @@ mod tests {
             ("UPWATCH_ROLES", ""),
             ("UPWATCH_STARTUP_TIMEOUT_SECONDS", "soon"),
             ("UPWATCH_DB_POOL_SIZE", "0"),
+            ("UPWATCH_REDIS_POOL_SIZE", "1001"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();

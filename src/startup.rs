@@ -39,7 +39,7 @@ impl Application {
         database::prepare_database(&settings.database, settings.startup_timeout).await?;
         migrations::run(&settings.database).await?;
         let pg = database::pool(&settings.database, settings.db_pool_size)?;
-        let redis = queue::pool(&settings.redis_url, settings.db_pool_size)?;
+        let redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
         queue::wait_until_ready(&redis, settings.startup_timeout).await?;
 
         for role in settings.roles.iter().filter(|r| *r != Role::Api) {
