@@ -7,7 +7,7 @@ use super::AppState;
 use super::dto::{MonitorResponse, Page, ResultResponse, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
-use crate::domain::{Monitor, MonitorConfig, Status, Tag};
+use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status, Tag};
 use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
@@ -97,13 +97,8 @@ pub async fn update(
     req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let id = monitor_id(&path)?;
-    let expected_version = if_match(&req)?;
     let changes = parse_changes(&body.0)?;
-    let view = registry::change(&state.pg, id, expected_version, |monitor| {
-        monitor.update(changes)
-    })
-    .await?;
+    let view = command(&state, &path, &req, |monitor| monitor.update(changes)).await?;
     Ok(monitor_response(StatusCode::OK, &view))
 }
 
@@ -112,13 +107,8 @@ pub async fn delete(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = monitor_id(&path)?;
-    let expected_version = if_match(&req)?;
-    registry::change(&state.pg, id, expected_version, |monitor| {
-        Ok(Some(monitor.delete()))
-    })
-    .await?;
-    tracing::info!(monitor_id = %id, "monitor deleted");
+    let view = command(&state, &path, &req, |monitor| Ok(Some(monitor.delete()))).await?;
+    tracing::info!(monitor_id = %view.monitor.id, "monitor deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,7 +117,8 @@ pub async fn pause(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    toggle(state, &path, &req, |monitor| monitor.pause()).await
+    let view = command(&state, &path, &req, |monitor| Ok(monitor.pause())).await?;
+    Ok(monitor_response(StatusCode::OK, &view))
 }
 
 pub async fn resume(
@@ -135,22 +126,20 @@ pub async fn resume(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    toggle(state, &path, &req, |monitor| monitor.resume()).await
+    let view = command(&state, &path, &req, |monitor| Ok(monitor.resume())).await?;
+    Ok(monitor_response(StatusCode::OK, &view))
 }
 
-async fn toggle(
-    state: web::Data<AppState>,
+/// Runs `decide` on the monitor named in the path, honouring `If-Match`.
+async fn command(
+    state: &AppState,
     raw_id: &str,
     req: &HttpRequest,
-    decide: impl FnOnce(&Monitor) -> Option<crate::domain::MonitorEvent>,
-) -> Result<HttpResponse, ApiError> {
+    decide: impl FnOnce(&Monitor) -> Result<Option<MonitorEvent>, FieldError>,
+) -> Result<MonitorView, ApiError> {
     let id = monitor_id(raw_id)?;
     let expected_version = if_match(req)?;
-    let view = registry::change(&state.pg, id, expected_version, |monitor| {
-        Ok(decide(monitor))
-    })
-    .await?;
-    Ok(monitor_response(StatusCode::OK, &view))
+    Ok(registry::change(&state.pg, id, expected_version, decide).await?)
 }
 
 /// One monitor's events, oldest first; deleted monitors keep their history.
