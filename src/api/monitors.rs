@@ -142,6 +142,19 @@ async fn command(
     Ok(registry::change(&state.pg, id, expected_version, decide).await?)
 }
 
+/// History endpoints answer for deleted monitors too, so "unknown" means the
+/// log has never heard of the id; only an empty page needs the extra look-up.
+async fn ensure_known(
+    client: &deadpool_postgres::Client,
+    id: uuid::Uuid,
+    page_is_empty: bool,
+) -> Result<(), ApiError> {
+    if page_is_empty && !event_log::has_monitor(client, id).await? {
+        return Err(ApiError::not_found("no monitor with this id"));
+    }
+    Ok(())
+}
+
 /// One monitor's events, oldest first; deleted monitors keep their history.
 pub async fn events(
     state: web::Data<AppState>,
@@ -158,9 +171,7 @@ pub async fn events(
         .unwrap_or(0);
     let client = state.db("reading a monitor's events").await?;
     let page = super::events::page(&client, Some(id), after_seq, limit).await?;
-    if page.items.is_empty() && !event_log::has_monitor(&client, id).await? {
-        return Err(ApiError::not_found("no monitor with this id"));
-    }
+    ensure_known(&client, id, page.items.is_empty()).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -191,9 +202,7 @@ pub async fn results(
         },
     )
     .await?;
-    if rows.is_empty() && !event_log::has_monitor(&client, id).await? {
-        return Err(ApiError::not_found("no monitor with this id"));
-    }
+    ensure_known(&client, id, rows.is_empty()).await?;
     let page = Page::from_rows(
         rows,
         limit,
