@@ -168,7 +168,7 @@ impl From<HttpMethod> for String {
 
 /// Declares a newtype over an integer that only holds values in `MIN..=MAX`.
 macro_rules! bounded_integer {
-    ($(#[$doc:meta])* $name:ident, $inner:ty, $min:expr, $max:expr, $default:expr) => {
+    ($(#[$doc:meta])* $name:ident, $inner:ty, $min:expr, $max:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "i64", into = "i64")]
@@ -177,7 +177,6 @@ macro_rules! bounded_integer {
         impl $name {
             pub const MIN: $inner = $min;
             pub const MAX: $inner = $max;
-            pub const DEFAULT: Self = Self($default);
 
             pub fn parse(raw: i64) -> Result<Self, InvalidValue> {
                 if raw < i64::from(Self::MIN) || raw > i64::from(Self::MAX) {
@@ -214,25 +213,29 @@ macro_rules! bounded_integer {
 
 bounded_integer!(
     /// Seconds between two probes of a monitor.
-    IntervalSeconds, u32, 1, 86_400, 60
+    IntervalSeconds, u32, 1, 86_400
 );
 bounded_integer!(
     /// How long one probe may take, in milliseconds. That it fits inside the
     /// interval is a rule of the whole configuration, see `MonitorConfig`.
-    TimeoutMs, u32, 100, 60_000, 5_000
+    TimeoutMs, u32, 100, 60_000
 );
 bounded_integer!(
     /// How many consecutive results of one kind it takes to change status.
-    Threshold, u8, 1, 100, 1
+    Threshold, u8, 1, 100
 );
 
 impl IntervalSeconds {
+    pub const DEFAULT: Self = Self(60);
+
     pub fn as_millis(self) -> u64 {
         u64::from(self.0) * 1000
     }
 }
 
 impl TimeoutMs {
+    pub const DEFAULT: Self = Self(5_000);
+
     /// The default timeout, shortened to fit an interval shorter than it.
     pub fn default_for(interval: IntervalSeconds) -> Self {
         Self::DEFAULT.capped_to(interval)
