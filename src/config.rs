@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 11] = [
     "database_url",
     "redis_url",
     "bind",
@@ -35,6 +35,9 @@ const KEYS: [&str; 8] = [
     "startup_timeout_seconds",
     "db_pool_size",
     "redis_pool_size",
+    "worker_concurrency",
+    "partitions",
+    "reclaim_after_ms",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -54,6 +57,12 @@ pub struct Settings {
     pub startup_timeout: Duration,
     pub db_pool_size: usize,
     pub redis_pool_size: usize,
+    /// How many probes one worker runs at once.
+    pub worker_concurrency: usize,
+    /// How many results streams (and, later, lease partitions) monitors hash into.
+    pub partitions: u16,
+    /// How long a job may sit unacknowledged before another worker takes it over.
+    pub reclaim_after: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -67,6 +76,9 @@ impl fmt::Debug for Settings {
             .field("startup_timeout", &self.startup_timeout)
             .field("db_pool_size", &self.db_pool_size)
             .field("redis_pool_size", &self.redis_pool_size)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("partitions", &self.partitions)
+            .field("reclaim_after", &self.reclaim_after)
             .finish()
     }
 }
@@ -121,6 +133,28 @@ impl Settings {
         };
         let db_pool_size = pool_size("db_pool_size")?;
         let redis_pool_size = pool_size("redis_pool_size")?;
+        let worker_concurrency = usize::try_from(parse_integer(
+            "worker_concurrency",
+            &parsed("worker_concurrency", "512")?,
+            1,
+            100_000,
+        )?)
+        .map_err(|_| SettingError::new("UPWATCH_WORKER_CONCURRENCY", "too large"))?;
+        let partitions = u16::try_from(parse_integer(
+            "partitions",
+            &parsed("partitions", "64")?,
+            1,
+            1024,
+        )?)
+        .map_err(|_| SettingError::new("UPWATCH_PARTITIONS", "too large"))?;
+        // The longest job timeout (60 s) plus a margin: a live worker never
+        // holds a job that long, so only the jobs of dead workers are taken.
+        let reclaim_after = Duration::from_millis(parse_integer(
+            "reclaim_after_ms",
+            &parsed("reclaim_after_ms", "65000")?,
+            100,
+            3_600_000,
+        )?);
 
         Ok(Self {
             database,
@@ -131,6 +165,9 @@ impl Settings {
             startup_timeout,
             db_pool_size,
             redis_pool_size,
+            worker_concurrency,
+            partitions,
+            reclaim_after,
         })
     }
 }

@@ -3,8 +3,18 @@
 
 use std::net::TcpListener;
 
+use actix::Actor;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::actors::folder::{self, FolderConfig};
+use crate::actors::registry::{self, Registry};
+use crate::actors::worker::{self, WorkerConfig};
+use crate::actors::{ShutdownTrigger, emitter, shutdown_channel};
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
+use crate::probe::{Prober, ProberError};
+use crate::queue::keys::Keys;
 use crate::queue::{self, RedisError};
 use crate::store::database::{self, ConnectError};
 use crate::store::migrations::{self, MigrationError};
@@ -17,6 +27,8 @@ pub enum StartupError {
     Migration(#[from] MigrationError),
     #[error(transparent)]
     Redis(#[from] RedisError),
+    #[error(transparent)]
+    Prober(#[from] ProberError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -29,6 +41,9 @@ pub enum StartupError {
 pub struct Application {
     port: Option<u16>,
     server: Option<actix_web::dev::Server>,
+    shutdown: ShutdownTrigger,
+    /// The pipeline's loops, awaited on shutdown so in-flight work finishes.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -42,16 +57,52 @@ impl Application {
         let redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
         queue::wait_until_ready(&redis, settings.startup_timeout).await?;
 
-        for role in settings.roles.iter().filter(|r| *r != Role::Api) {
-            tracing::warn!(
-                role = role.as_str(),
-                "this role is not built yet; the process runs without it"
-            );
+        let (shutdown, stopping) = shutdown_channel();
+        let keys = Keys::new(&settings.key_prefix);
+        let instance = Uuid::new_v4().simple().to_string();
+        let mut tasks = Vec::new();
+        if settings.roles.contains(Role::Scheduler) {
+            let (jobs, emitting) = emitter::spawn(redis.clone(), keys.clone(), stopping.clone());
+            let registry = Registry::new(jobs).start();
+            tasks.push(registry::watch(pg.clone(), registry, stopping.clone()));
+            tasks.push(emitting);
+        }
+        if settings.roles.contains(Role::Worker) {
+            let config = WorkerConfig {
+                consumer: format!("worker-{instance}"),
+                concurrency: settings.worker_concurrency,
+                partitions: settings.partitions,
+                reclaim_after: settings.reclaim_after,
+            };
+            let prober = Prober::new()?;
+            tasks.push(worker::spawn(
+                redis.clone(),
+                keys.clone(),
+                prober,
+                config,
+                stopping.clone(),
+            ));
+        }
+        if settings.roles.contains(Role::Folder) {
+            let config = FolderConfig {
+                consumer: format!("folder-{instance}"),
+                partitions: settings.partitions,
+            };
+            tasks.push(folder::spawn(
+                pg.clone(),
+                redis.clone(),
+                keys,
+                config,
+                stopping,
+            ));
         }
         if !settings.roles.contains(Role::Api) {
+            tracing::info!(roles = %settings.roles, "upwatch is running");
             return Ok(Self {
                 port: None,
                 server: None,
+                shutdown,
+                tasks,
             });
         }
         let bind_error = |source| StartupError::Bind {
@@ -65,6 +116,8 @@ impl Application {
         Ok(Self {
             port: Some(port),
             server: Some(server),
+            shutdown,
+            tasks,
         })
     }
 
@@ -73,13 +126,19 @@ impl Application {
         self.port
     }
 
-    /// Runs until SIGINT or SIGTERM, then stops gracefully.
+    /// Runs until SIGINT or SIGTERM, then stops gracefully: the API drains
+    /// its requests, workers finish the probes in flight and publish them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.server {
+        let stopped = match self.server {
             // actix-web handles the signals itself: stop accepting, drain, exit.
             Some(server) => server.await,
             None => shutdown_signal().await,
+        };
+        self.shutdown.trigger();
+        for task in self.tasks {
+            let _ = task.await;
         }
+        stopped
     }
 }
 

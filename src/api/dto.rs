@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::json_kind;
+use crate::domain::ProbeResult;
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
     MonitorUrl, Tags, Threshold, TimeoutMs,
 };
 use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
-use crate::store::results::StoredResult;
 
 /// The writable fields, in the contract's order (errors name the first bad one).
 const WRITABLE_FIELDS: [&str; 9] = [
@@ -224,8 +224,8 @@ pub struct ResultResponse {
     pub error: Option<String>,
 }
 
-impl From<StoredResult> for ResultResponse {
-    fn from(result: StoredResult) -> Self {
+impl From<ProbeResult> for ResultResponse {
+    fn from(result: ProbeResult) -> Self {
         Self {
             job_id: result.job_id,
             monitor_id: result.monitor_id,

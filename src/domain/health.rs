@@ -12,6 +12,8 @@ pub struct Observation {
     pub up: bool,
     /// The tick the probe belonged to: results are ordered by it.
     pub scheduled_at: OffsetDateTime,
+    /// When the probe finished: a new status holds since then.
+    pub checked_at: OffsetDateTime,
 }
 
 /// A monitor's health between two results; persisted so a restart resumes the
@@ -88,11 +90,11 @@ pub fn fold(
         _ => return (next, None),
     };
     next.status = to;
-    next.since = Some(observation.scheduled_at);
+    next.since = Some(observation.checked_at);
     let transition = Transition {
         from: state.status,
         to,
-        at: observation.scheduled_at,
+        at: observation.checked_at,
         reason,
     };
     (next, Some(transition))
@@ -114,20 +116,26 @@ mod tests {
         datetime!(2026-01-01 00:00 UTC) + time::Duration::seconds(n)
     }
 
+    /// When the probe of tick `n` finished.
+    fn checked(n: i64) -> OffsetDateTime {
+        tick(n) + time::Duration::milliseconds(250)
+    }
+
+    fn observe(up: bool, n: i64) -> Observation {
+        Observation {
+            up,
+            scheduled_at: tick(n),
+            checked_at: checked(n),
+        }
+    }
+
     /// Folds `results` (true = up) on consecutive ticks; returns the final
     /// state and the statuses transitioned to, with the tick of each.
     fn run(results: &[bool], limits: Thresholds) -> (HealthState, Vec<(Status, i64)>) {
         let mut state = HealthState::default();
         let mut transitions = Vec::new();
         for (n, &up) in (0_i64..).zip(results) {
-            let (next, transition) = fold(
-                state,
-                Observation {
-                    up,
-                    scheduled_at: tick(n),
-                },
-                limits,
-            );
+            let (next, transition) = fold(state, observe(up, n), limits);
             if let Some(t) = transition {
                 assert_eq!(t.from, state.status);
                 transitions.push((t.to, n));
@@ -210,18 +218,11 @@ mod tests {
     fn transitions_carry_time_and_reason_and_update_since() {
         let (state, _) = run(&[true, false, false], thresholds(2, 1));
         assert_eq!(state.status, Status::Down);
-        assert_eq!(state.since, Some(tick(2)));
-        let (_, transition) = fold(
-            state,
-            Observation {
-                up: true,
-                scheduled_at: tick(3),
-            },
-            thresholds(2, 1),
-        );
+        assert_eq!(state.since, Some(checked(2)));
+        let (_, transition) = fold(state, observe(true, 3), thresholds(2, 1));
         let transition = transition.unwrap();
         assert_eq!((transition.from, transition.to), (Status::Down, Status::Up));
-        assert_eq!(transition.at, tick(3));
+        assert_eq!(transition.at, checked(3));
         assert_eq!(transition.reason, "1 consecutive successful checks");
     }
 
@@ -229,15 +230,8 @@ mod tests {
     fn results_older_than_the_newest_folded_change_nothing() {
         let limits = thresholds(1, 1);
         let (state, _) = run(&[true, true, true], limits);
-        for late in [tick(0), tick(2)] {
-            let (after, transition) = fold(
-                state,
-                Observation {
-                    up: false,
-                    scheduled_at: late,
-                },
-                limits,
-            );
+        for late in [0, 2] {
+            let (after, transition) = fold(state, observe(false, late), limits);
             assert_eq!(after, state);
             assert_eq!(transition, None);
         }
@@ -248,14 +242,7 @@ mod tests {
         let limits = thresholds(3, 1);
         let (before_restart, _) = run(&[true, false, false], limits);
         assert_eq!(before_restart.consecutive_failures, 2);
-        let (_, transition) = fold(
-            before_restart,
-            Observation {
-                up: false,
-                scheduled_at: tick(3),
-            },
-            limits,
-        );
+        let (_, transition) = fold(before_restart, observe(false, 3), limits);
         assert_eq!(transition.map(|t| t.to), Some(Status::Down));
     }
 }

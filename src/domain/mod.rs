@@ -5,6 +5,7 @@ pub mod fields;
 pub mod health;
 pub mod monitor;
 pub mod probe;
+pub mod result;
 pub mod schedule;
 pub mod status;
 
@@ -13,5 +14,6 @@ pub use fields::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorName, MonitorUrl, Tag,
     Tags, Threshold, TimeoutMs,
 };
-pub use monitor::{ApplyError, Monitor, MonitorEvent, RecordedEvent};
+pub use monitor::{ApplyError, Monitor, MonitorEvent, RecordedEvent, StatusChange};
+pub use result::{ProbeResult, partition_of};
 pub use status::Status;

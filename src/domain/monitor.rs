@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::config::{FieldError, MonitorChanges, MonitorConfig};
+use super::status::Status;
 
 /// Something that happened to a monitor, as stored in the event log.
 /// The serde tag is the log's `type` column, the content its `data` column.
@@ -23,6 +24,24 @@ pub enum MonitorEvent {
     MonitorPaused {},
     MonitorResumed {},
     MonitorDeleted {},
+    /// The probes moved the monitor from one status to another.
+    StatusChanged(StatusChange),
+}
+
+/// The data of a `status_changed` event: the transition and the result that
+/// decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    pub from: Status,
+    pub to: Status,
+    pub reason: String,
+    pub job_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub latency_ms: i32,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
 }
 
 impl MonitorEvent {
@@ -34,6 +53,7 @@ impl MonitorEvent {
             Self::MonitorPaused {} => "monitor_paused",
             Self::MonitorResumed {} => "monitor_resumed",
             Self::MonitorDeleted {} => "monitor_deleted",
+            Self::StatusChanged(_) => "status_changed",
         }
     }
 }
@@ -94,6 +114,11 @@ impl Monitor {
         }))
     }
 
+    /// Whether the monitor is probed: registered, not paused, not deleted.
+    pub fn is_active(&self) -> bool {
+        !self.paused && !self.deleted
+    }
+
     /// Pausing a paused monitor records nothing.
     pub fn pause(&self) -> Option<MonitorEvent> {
         (!self.paused).then_some(MonitorEvent::MonitorPaused {})
@@ -144,6 +169,11 @@ impl Monitor {
             MonitorEvent::MonitorPaused {} => monitor.paused = true,
             MonitorEvent::MonitorResumed {} => monitor.paused = false,
             MonitorEvent::MonitorDeleted {} => monitor.deleted = true,
+            MonitorEvent::StatusChanged(_) => {
+                // Health is not configuration: the version moves, `updated_at` does not.
+                monitor.version = recorded.monitor_seq;
+                return Ok(monitor);
+            }
         }
         monitor.version = recorded.monitor_seq;
         monitor.updated_at = at;
@@ -310,5 +340,56 @@ mod tests {
         assert_eq!(json["type"], event.type_name());
         let back: MonitorEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    fn status_change() -> MonitorEvent {
+        MonitorEvent::StatusChanged(StatusChange {
+            from: Status::Up,
+            to: Status::Down,
+            reason: "3 consecutive failed checks".to_owned(),
+            job_id: Uuid::from_u128(7),
+            checked_at: datetime!(2026-01-01 00:30 UTC),
+            latency_ms: 5000,
+            http_status: None,
+            error: Some("timeout".to_owned()),
+        })
+    }
+
+    #[test]
+    fn a_status_change_moves_the_version_but_not_the_config() {
+        let before = registered();
+        let after = Monitor::apply(Some(before.clone()), &recorded(2, status_change())).unwrap();
+        assert_eq!(after.version, 2);
+        assert_eq!(after.updated_at, before.updated_at);
+        assert_eq!(after.config, before.config);
+    }
+
+    #[test]
+    fn a_status_change_carries_the_contract_fields() {
+        let json = serde_json::to_value(status_change()).unwrap();
+        assert_eq!(json["type"], "status_changed");
+        let mut fields: Vec<&str> = json["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "checked_at",
+                "error",
+                "from",
+                "http_status",
+                "job_id",
+                "latency_ms",
+                "reason",
+                "to"
+            ]
+        );
+        assert_eq!(json["data"]["from"], "up");
+        let back: MonitorEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status_change());
     }
 }

@@ -7,8 +7,10 @@ use deadpool_redis::redis::{self, AsyncCommands, streams::StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::{Keys, WORKERS_GROUP};
+use super::keys::{Keys, RESULT_FIELD, WORKERS_GROUP};
+use super::stream::{self, QueueError, ReadFrom, redis_error};
 use crate::domain::probe::ProbeSpec;
+use crate::domain::{ProbeResult, partition_of};
 
 /// The stream field that holds a job, as JSON.
 const JOB_FIELD: &str = "job";
@@ -18,6 +20,9 @@ const JOB_FIELD: &str = "job";
 pub struct Job {
     pub job_id: Uuid,
     pub monitor_id: Uuid,
+    /// The monitor's name, for the worker's log lines.
+    #[serde(default)]
+    pub name: String,
     #[serde(flatten)]
     pub spec: ProbeSpec,
     /// The tick, Unix milliseconds.
@@ -33,36 +38,9 @@ pub struct Delivery {
     pub times_delivered: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum JobsError {
-    #[error("Redis failed while {context}: {source}")]
-    Redis {
-        context: &'static str,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error("cannot encode job {0}: {1}")]
-    Encode(Uuid, String),
-}
-
-fn redis_error(context: &'static str) -> impl FnOnce(redis::RedisError) -> JobsError {
-    move |source| JobsError::Redis { context, source }
-}
-
 /// Creates the workers' group (and the stream) if they do not exist yet.
-pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<(), JobsError> {
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(keys.jobs())
-        .arg(WORKERS_GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(connection)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other.map_err(redis_error("creating the workers group")),
-    }
+pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<(), QueueError> {
+    stream::ensure_group(connection, &keys.jobs(), WORKERS_GROUP).await
 }
 
 /// Appends `jobs` in one pipeline; the stream is trimmed to about `max_len`
@@ -72,25 +50,14 @@ pub async fn publish(
     keys: &Keys,
     jobs: &[Job],
     max_len: usize,
-) -> Result<(), JobsError> {
+) -> Result<(), QueueError> {
     if jobs.is_empty() {
         return Ok(());
     }
     let stream = keys.jobs();
     let mut pipeline = redis::pipe();
     for job in jobs {
-        let payload =
-            serde_json::to_string(job).map_err(|e| JobsError::Encode(job.job_id, e.to_string()))?;
-        pipeline
-            .cmd("XADD")
-            .arg(&stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(max_len)
-            .arg("*")
-            .arg(JOB_FIELD)
-            .arg(payload)
-            .ignore();
+        stream::add(&mut pipeline, &stream, Some(max_len), JOB_FIELD, job)?;
     }
     pipeline
         .query_async::<()>(connection)
@@ -105,20 +72,25 @@ pub async fn read(
     consumer: &str,
     count: usize,
     block_ms: usize,
-) -> Result<Vec<Delivery>, JobsError> {
-    let options = redis::streams::StreamReadOptions::default()
-        .group(WORKERS_GROUP, consumer)
-        .count(count)
-        .block(block_ms);
-    let reply: Option<redis::streams::StreamReadReply> = connection
-        .xread_options(&[keys.jobs()], &[">"], &options)
-        .await
-        .map_err(redis_error("reading jobs"))?;
-    Ok(reply
+) -> Result<Vec<Delivery>, QueueError> {
+    let entries = stream::read_group(
+        connection,
+        &[keys.jobs()],
+        WORKERS_GROUP,
+        consumer,
+        ReadFrom::New,
+        JOB_FIELD,
+        count,
+        block_ms,
+    )
+    .await?;
+    Ok(entries
         .into_iter()
-        .flat_map(|r| r.keys)
-        .flat_map(|key| key.ids)
-        .map(|entry| delivery(entry, 1))
+        .map(|entry| Delivery {
+            entry_id: entry.id,
+            job: entry.payload,
+            times_delivered: 1,
+        })
         .collect())
 }
 
@@ -130,7 +102,7 @@ pub async fn reclaim(
     consumer: &str,
     min_idle_ms: usize,
     count: usize,
-) -> Result<Vec<Delivery>, JobsError> {
+) -> Result<Vec<Delivery>, QueueError> {
     let stream = keys.jobs();
     let options = redis::streams::StreamAutoClaimOptions::default().count(count);
     let claimed: redis::streams::StreamAutoClaimReply = connection
@@ -170,24 +142,52 @@ pub async fn ack(
     connection: &mut Connection,
     keys: &Keys,
     entry_ids: &[String],
-) -> Result<(), JobsError> {
-    if entry_ids.is_empty() {
-        return Ok(());
-    }
-    connection
-        .xack::<_, _, _, ()>(keys.jobs(), WORKERS_GROUP, entry_ids)
+) -> Result<(), QueueError> {
+    let mut pipeline = redis::pipe();
+    stream::ack_and_delete(&mut pipeline, &keys.jobs(), WORKERS_GROUP, entry_ids);
+    pipeline
+        .query_async::<()>(connection)
         .await
         .map_err(redis_error("acknowledging jobs"))
 }
 
+/// Publishes the results of finished jobs to their partitions' results
+/// streams, then acknowledges the jobs (`entry_ids`) — in that order, in one round trip, so
+/// a job is never acknowledged before its result is in Redis.
+pub async fn complete(
+    connection: &mut Connection,
+    keys: &Keys,
+    partitions: u16,
+    results: &[ProbeResult],
+    entry_ids: &[String],
+) -> Result<(), QueueError> {
+    if results.is_empty() && entry_ids.is_empty() {
+        return Ok(());
+    }
+    let mut pipeline = redis::pipe();
+    for result in results {
+        let partition = partition_of(result.monitor_id, partitions);
+        // Never trimmed: a result waits until a folder has committed it.
+        stream::add(
+            &mut pipeline,
+            &keys.results(partition),
+            None,
+            RESULT_FIELD,
+            result,
+        )?;
+    }
+    stream::ack_and_delete(&mut pipeline, &keys.jobs(), WORKERS_GROUP, entry_ids);
+    pipeline
+        .query_async::<()>(connection)
+        .await
+        .map_err(redis_error("publishing results"))
+}
+
 fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
-    let job = entry
-        .get::<String>(JOB_FIELD)
-        .ok_or_else(|| format!("entry {} has no `{JOB_FIELD}` field", entry.id))
-        .and_then(|raw| serde_json::from_str::<Job>(&raw).map_err(|e| e.to_string()));
+    let entry = stream::decode::<Job>(String::new(), entry, JOB_FIELD);
     Delivery {
         entry_id: entry.id,
-        job,
+        job: entry.payload,
         times_delivered,
     }
 }

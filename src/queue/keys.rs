@@ -5,6 +5,10 @@ use crate::config::KeyPrefix;
 
 /// The consumer group of the workers on the jobs stream.
 pub const WORKERS_GROUP: &str = "workers";
+/// The consumer group of the folders on the results streams.
+pub const FOLDERS_GROUP: &str = "folders";
+/// The stream field that holds a result, as JSON.
+pub const RESULT_FIELD: &str = "result";
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -21,5 +25,20 @@ impl Keys {
     /// The stream of probe jobs.
     pub fn jobs(&self) -> String {
         format!("{}:jobs", self.prefix)
+    }
+
+    /// The results stream of one partition.
+    pub fn results(&self, partition: u16) -> String {
+        format!("{}:results:{partition}", self.prefix)
+    }
+
+    /// Every partition's results stream, in partition order.
+    pub fn all_results(&self, partitions: u16) -> Vec<String> {
+        (0..partitions).map(|p| self.results(p)).collect()
+    }
+
+    /// The capped stream of status transitions, for the live feed.
+    pub fn transitions(&self) -> String {
+        format!("{}:transitions", self.prefix)
     }
 }

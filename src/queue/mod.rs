@@ -1,8 +1,14 @@
-//! Redis: the connection pool now; streams, consumer groups and leases as the
-//! probe pipeline arrives. Every key is built from the configured prefix.
+//! Redis: the connection pool, and the streams of the probe pipeline (jobs,
+//! results, transitions) with their consumer groups. Every key is built from
+//! the configured prefix.
 
 pub mod jobs;
 pub mod keys;
+pub mod results;
+pub mod stream;
+pub mod transitions;
+
+pub use stream::QueueError;
 
 use std::time::Duration;
 

@@ -159,3 +159,37 @@ pub async fn history(
     .await?;
     events.iter().map(to_recorded).collect()
 }
+
+/// The newest sequence number in the log (0 when empty).
+pub async fn latest_seq(client: &impl GenericClient) -> Result<i64, StoreError> {
+    let row = client
+        .query_one("SELECT COALESCE(MAX(seq), 0) FROM events", &[])
+        .await
+        .context("reading the newest event sequence number")?;
+    Ok(row.get(0))
+}
+
+/// The monitors whose configuration or lifecycle changed after `after_seq`
+/// (health changes left out), and the sequence number read up to.
+pub async fn configured_after(
+    client: &impl GenericClient,
+    after_seq: i64,
+    limit: i64,
+) -> Result<(Vec<Uuid>, i64), StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, monitor_id, type FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after_seq, &limit],
+        )
+        .await
+        .context("reading monitor changes from the event log")?;
+    let read_up_to = rows.last().map_or(after_seq, |row| row.get("seq"));
+    let mut changed: Vec<Uuid> = Vec::new();
+    for row in &rows {
+        let id: Uuid = row.get("monitor_id");
+        if row.get::<_, &str>("type") != "status_changed" && !changed.contains(&id) {
+            changed.push(id);
+        }
+    }
+    Ok((changed, read_up_to))
+}

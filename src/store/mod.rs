@@ -2,6 +2,7 @@
 
 pub mod database;
 pub mod event_log;
+pub mod folding;
 pub mod migrations;
 pub mod monitors;
 pub mod registry;

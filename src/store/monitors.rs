@@ -8,6 +8,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::{DbContext, StoreError};
+use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, Monitor, MonitorConfig,
     MonitorName, MonitorUrl, Status, Tag, Tags, Threshold, TimeoutMs,
@@ -199,4 +200,131 @@ fn from_row(row: &Row) -> Result<MonitorView, StoreError> {
         last_latency_ms: row.get("last_latency_ms"),
     };
     Ok(MonitorView { monitor, health })
+}
+
+/// What the folder needs of a monitor: its thresholds, whether it is probed,
+/// and its health state as last persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldTarget {
+    pub id: Uuid,
+    pub name: String,
+    pub thresholds: Thresholds,
+    pub active: bool,
+    pub version: i64,
+    pub state: HealthState,
+    pub last_checked_at: Option<OffsetDateTime>,
+    pub last_latency_ms: Option<i32>,
+}
+
+/// Loads and locks (until the transaction ends) the fold targets among `ids`,
+/// in id order so two folders never wait on each other in a cycle.
+pub async fn lock_fold_targets(
+    tx: &Transaction<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<FoldTarget>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT id, name, failure_threshold, recovery_threshold, paused, deleted, version,
+                    status, status_since, consecutive_successes, consecutive_failures,
+                    newest_folded_at, last_checked_at, last_latency_ms
+             FROM monitors WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&ids],
+        )
+        .await
+        .context("locking monitors to fold results into")?;
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.get("id");
+            let corrupt = |field: &str, e: InvalidValue| {
+                StoreError::Corrupt(format!("monitor {id}: column {field}: {e}"))
+            };
+            let threshold = |column: &str| {
+                Threshold::parse(i64::from(row.get::<_, i32>(column)))
+                    .map_err(|e| corrupt(column, e))
+            };
+            let count = |column: &str| u32::try_from(row.get::<_, i32>(column)).unwrap_or(0);
+            Ok(FoldTarget {
+                id,
+                name: row.get("name"),
+                thresholds: Thresholds {
+                    failure: threshold("failure_threshold")?,
+                    recovery: threshold("recovery_threshold")?,
+                },
+                active: !row.get::<_, bool>("paused") && !row.get::<_, bool>("deleted"),
+                version: row.get("version"),
+                state: HealthState {
+                    status: Status::parse(row.get("status")).map_err(|e| corrupt("status", e))?,
+                    since: row.get("status_since"),
+                    consecutive_successes: count("consecutive_successes"),
+                    consecutive_failures: count("consecutive_failures"),
+                    newest_folded: row.get("newest_folded_at"),
+                },
+                last_checked_at: row.get("last_checked_at"),
+                last_latency_ms: row.get("last_latency_ms"),
+            })
+        })
+        .collect()
+}
+
+/// Writes the health state (and version) of folded monitors, in one statement.
+pub async fn save_fold_targets(
+    tx: &Transaction<'_>,
+    targets: &[FoldTarget],
+) -> Result<(), StoreError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let ids: Vec<Uuid> = targets.iter().map(|t| t.id).collect();
+    let status: Vec<&str> = targets.iter().map(|t| t.state.status.as_str()).collect();
+    let since: Vec<Option<OffsetDateTime>> = targets.iter().map(|t| t.state.since).collect();
+    let successes: Vec<i32> = targets
+        .iter()
+        .map(|t| count(t.state.consecutive_successes))
+        .collect();
+    let failures: Vec<i32> = targets
+        .iter()
+        .map(|t| count(t.state.consecutive_failures))
+        .collect();
+    let newest: Vec<Option<OffsetDateTime>> =
+        targets.iter().map(|t| t.state.newest_folded).collect();
+    let checked: Vec<Option<OffsetDateTime>> = targets.iter().map(|t| t.last_checked_at).collect();
+    let latency: Vec<Option<i32>> = targets.iter().map(|t| t.last_latency_ms).collect();
+    let version: Vec<i64> = targets.iter().map(|t| t.version).collect();
+    tx.execute(
+        "UPDATE monitors AS m SET
+             status = u.status, status_since = u.since,
+             consecutive_successes = u.successes, consecutive_failures = u.failures,
+             newest_folded_at = u.newest, last_checked_at = u.checked,
+             last_latency_ms = u.latency, version = u.version
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::integer[], $5::integer[],
+                     $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[])
+              AS u(id, status, since, successes, failures, newest, checked, latency, version)
+         WHERE m.id = u.id",
+        &[
+            &ids, &status, &since, &successes, &failures, &newest, &checked, &latency, &version,
+        ],
+    )
+    .await
+    .context("saving monitor health")?;
+    Ok(())
+}
+
+/// Every monitor that is probed (registered, not paused, not deleted).
+pub async fn list_active(client: &impl GenericClient) -> Result<Vec<Monitor>, StoreError> {
+    let mut active = Vec::new();
+    let mut filter = ListFilter {
+        paused: Some(false),
+        limit: 1000,
+        ..ListFilter::default()
+    };
+    loop {
+        let page = list(client, &filter).await?;
+        let full = page.len() as i64 == filter.limit;
+        filter.after_id = page.last().map(|view| view.monitor.id);
+        active.extend(page.into_iter().map(|view| view.monitor));
+        if !full {
+            return Ok(active);
+        }
+    }
 }

@@ -6,27 +6,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{DbContext, StoreError};
-
-/// One probe's result as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResult {
-    pub job_id: Uuid,
-    pub monitor_id: Uuid,
-    pub scheduled_at: OffsetDateTime,
-    pub started_at: OffsetDateTime,
-    pub checked_at: OffsetDateTime,
-    pub up: bool,
-    pub http_status: Option<i32>,
-    pub latency_ms: i32,
-    pub error: Option<String>,
-    pub worker: String,
-}
+use crate::domain::ProbeResult;
 
 /// Stores a batch in one statement; returns the job ids that were new (the
 /// others were stored before and must not be folded again).
 pub async fn insert_batch(
     client: &impl GenericClient,
-    results: &[StoredResult],
+    results: &[ProbeResult],
 ) -> Result<Vec<Uuid>, StoreError> {
     if results.is_empty() {
         return Ok(Vec::new());
@@ -84,7 +70,7 @@ pub struct ResultQuery {
 pub async fn list(
     client: &impl GenericClient,
     query: &ResultQuery,
-) -> Result<Vec<StoredResult>, StoreError> {
+) -> Result<Vec<ProbeResult>, StoreError> {
     let (after_time, after_job) = query.after.unzip();
     let rows = client
         .query(
@@ -110,7 +96,7 @@ pub async fn list(
         .context("reading probe results")?;
     Ok(rows
         .iter()
-        .map(|row| StoredResult {
+        .map(|row| ProbeResult {
             job_id: row.get("job_id"),
             monitor_id: row.get("monitor_id"),
             scheduled_at: row.get("scheduled_at"),

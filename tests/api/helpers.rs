@@ -35,13 +35,21 @@ fn init_logging() {
 pub struct TestApp {
     pub address: String,
     pub db_name: String,
+    pub key_prefix: String,
+    _redis: RedisGuard,
     _database: DatabaseGuard,
     pub settings: Settings,
     pub http: reqwest::Client,
 }
 
-/// Settings for a fresh database and prefix; `extra` overrides any variable.
+/// Settings for a fresh database and prefix, API role only; `extra`
+/// overrides any variable.
 pub fn test_settings(extra: &[(&str, String)]) -> (Settings, String, String) {
+    test_settings_for("api", extra)
+}
+
+/// The same, for the given `--roles`.
+pub fn test_settings_for(roles: &str, extra: &[(&str, String)]) -> (Settings, String, String) {
     let db_name = format!("upwatch_test_{}", Uuid::new_v4().simple());
     let key_prefix = format!("upwatch-test-{}", Uuid::new_v4().simple());
     let mut vars: Vec<(String, String)> = vec![
@@ -54,6 +62,7 @@ pub fn test_settings(extra: &[(&str, String)]) -> (Settings, String, String) {
         ("UPWATCH_KEY_PREFIX".into(), key_prefix.clone()),
         ("UPWATCH_STARTUP_TIMEOUT_SECONDS".into(), "10".into()),
         ("UPWATCH_DB_POOL_SIZE".into(), "8".into()),
+        ("UPWATCH_PARTITIONS".into(), "4".into()),
     ];
     for (name, value) in extra {
         vars.retain(|(n, _)| n != name);
@@ -61,7 +70,7 @@ pub fn test_settings(extra: &[(&str, String)]) -> (Settings, String, String) {
     }
     let settings = Settings::load(
         |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
-        Some("api"),
+        Some(roles),
     )
     .expect("test settings are valid");
     (settings, db_name, key_prefix)
@@ -72,8 +81,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
+    spawn_roles("api", extra).await
+}
+
+/// Every role in one process: the API and the whole probe pipeline.
+pub async fn spawn_pipeline(extra: &[(&str, String)]) -> TestApp {
+    spawn_roles("all", extra).await
+}
+
+pub async fn spawn_roles(roles: &str, extra: &[(&str, String)]) -> TestApp {
     init_logging();
-    let (settings, db_name, _) = test_settings(extra);
+    let (settings, db_name, key_prefix) = test_settings_for(roles, extra);
     let app = Application::build(settings.clone())
         .await
         .expect("the application starts");
@@ -81,6 +99,8 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        _redis: RedisGuard(key_prefix.clone()),
+        key_prefix,
         _database: DatabaseGuard(db_name.clone()),
         db_name,
         settings,
@@ -205,6 +225,47 @@ impl Drop for DatabaseGuard {
             });
         })
         .join();
+    }
+}
+
+/// Deletes every Redis key under the test's prefix when it goes out of scope.
+pub struct RedisGuard(pub String);
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.0))
+            .query(&mut connection)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut connection);
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`;
+/// panics with `what` if it never does.
+pub async fn wait_for<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {within:?} waiting for {what}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

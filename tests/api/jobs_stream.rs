@@ -53,6 +53,7 @@ fn job(n: u64) -> Job {
     Job {
         job_id: upwatch::domain::schedule::job_id(monitor_id, n),
         monitor_id,
+        name: format!("job {n}"),
         spec: ProbeSpec {
             url: MonitorUrl::parse(&format!("http://127.0.0.1:9/{n}")).unwrap(),
             method: HttpMethod::Get,

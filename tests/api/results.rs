@@ -2,15 +2,16 @@
 
 use time::OffsetDateTime;
 use time::macros::datetime;
-use upwatch::store::results::{self, StoredResult};
+use upwatch::domain::ProbeResult;
+use upwatch::store::results;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
-fn result(monitor_id: Uuid, minute: i64, up: bool) -> StoredResult {
+fn result(monitor_id: Uuid, minute: i64, up: bool) -> ProbeResult {
     let scheduled_at: OffsetDateTime =
         datetime!(2026-11-23 10:00 UTC) + time::Duration::minutes(minute);
-    StoredResult {
+    ProbeResult {
         job_id: upwatch::domain::schedule::job_id(monitor_id, u64::try_from(minute).unwrap()),
         monitor_id,
         scheduled_at,
@@ -24,7 +25,7 @@ fn result(monitor_id: Uuid, minute: i64, up: bool) -> StoredResult {
     }
 }
 
-async fn store(app: &TestApp, batch: &[StoredResult]) -> Vec<Uuid> {
+async fn store(app: &TestApp, batch: &[ProbeResult]) -> Vec<Uuid> {
     let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
     results::insert_batch(&pool.get().await.unwrap(), batch)
         .await
@@ -94,7 +95,7 @@ async fn results_are_listed_newest_first_in_the_contract_shape() {
 async fn results_page_and_filter_by_time() {
     let app = spawn_app().await;
     let id = registered(&app).await;
-    let batch: Vec<StoredResult> = (0..7).map(|m| result(id, m, m % 2 == 0)).collect();
+    let batch: Vec<ProbeResult> = (0..7).map(|m| result(id, m, m % 2 == 0)).collect();
     store(&app, &batch).await;
     let other = app.create_named("other").await;
     let other_id = Uuid::parse_str(other["id"].as_str().unwrap()).unwrap();

@@ -1,0 +1,217 @@
+//! The folder: a supervised actor that folds batches of probe results into
+//! monitor health (one PostgreSQL transaction per batch, see
+//! `store::folding`), fed by a reader on the results streams. Results are
+//! acknowledged in Redis only after the commit; transitions are then appended
+//! to the transitions stream for the live feed.
+
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, Addr, AtomicResponse, Context, Handler, Message, Supervised, Supervisor, WrapFuture,
+};
+use tokio::task::JoinHandle;
+
+use super::{Shutdown, keep_trying};
+use crate::domain::ProbeResult;
+use crate::queue::RedisPool;
+use crate::queue::keys::Keys;
+use crate::queue::results;
+use crate::queue::stream::{Entry, ReadFrom};
+use crate::queue::transitions::{self, TransitionMessage};
+use crate::store::folding::{self, FoldOutcome};
+use crate::store::{Pool, StoreError};
+
+/// Results read per batch, at most.
+const READ_BATCH: usize = 1_000;
+/// How long a read waits for new entries. It must stay well under the Redis
+/// client's response timeout (500 ms): a read that times out on our side may
+/// still have been served, leaving entries pending until they are reclaimed.
+const READ_BLOCK_MS: usize = 200;
+/// Results another folder read but left unacknowledged this long are taken over.
+const RECLAIM_AFTER_MS: usize = 30_000;
+const RECLAIM_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Folder {
+    pg: Pool,
+}
+
+impl Actor for Folder {
+    type Context = Context<Self>;
+}
+
+impl Supervised for Folder {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        tracing::warn!("folder restarted");
+    }
+}
+
+/// Fold these results; answers what was stored and which transitions happened.
+#[derive(Message)]
+#[rtype(result = "Result<FoldOutcome, StoreError>")]
+pub struct FoldBatch(pub Vec<ProbeResult>);
+
+impl Handler<FoldBatch> for Folder {
+    // One batch at a time: a monitor's state is never folded by two at once.
+    type Result = AtomicResponse<Self, Result<FoldOutcome, StoreError>>;
+
+    fn handle(&mut self, FoldBatch(batch): FoldBatch, _: &mut Self::Context) -> Self::Result {
+        let pg = self.pg.clone();
+        AtomicResponse::new(Box::pin(
+            async move { folding::fold_batch(&pg, &batch).await }.into_actor(self),
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FolderConfig {
+    /// This folder's consumer name in the group: unique per process.
+    pub consumer: String,
+    pub partitions: u16,
+}
+
+/// Starts the folder actor and its reader; they run until shutdown.
+pub fn spawn(
+    pg: Pool,
+    redis: RedisPool,
+    keys: Keys,
+    config: FolderConfig,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    let folder = Supervisor::start(move |_| Folder { pg });
+    actix_web::rt::spawn(read_and_fold(folder, redis, keys, config, shutdown))
+}
+
+async fn read_and_fold(
+    folder: Addr<Folder>,
+    redis: RedisPool,
+    keys: Keys,
+    config: FolderConfig,
+    mut shutdown: Shutdown,
+) {
+    let ready = keep_trying("creating the folders group", &mut shutdown, || async {
+        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+        results::ensure_groups(&mut connection, &keys, config.partitions)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if ready.is_none() {
+        return;
+    }
+    tracing::info!(consumer = %config.consumer, partitions = config.partitions, "folder started");
+    let streams = keys.all_results(config.partitions);
+    // After a failed fold, what this folder already read is read again first.
+    let mut from = ReadFrom::OwnPending;
+    let mut last_reclaim = Instant::now();
+    while !shutdown.is_requested() {
+        let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
+        let read = async {
+            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+            let entries = if reclaim {
+                results::reclaim(
+                    &mut connection,
+                    &streams,
+                    &config.consumer,
+                    RECLAIM_AFTER_MS,
+                    READ_BATCH,
+                )
+                .await
+            } else {
+                results::read(
+                    &mut connection,
+                    &streams,
+                    &config.consumer,
+                    from,
+                    READ_BATCH,
+                    READ_BLOCK_MS,
+                )
+                .await
+            };
+            entries.map_err(|e| e.to_string())
+        };
+        if reclaim {
+            last_reclaim = Instant::now();
+        }
+        let entries = match read.await {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read results; retrying");
+                shutdown.sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            if !reclaim {
+                from = ReadFrom::New;
+            }
+            continue;
+        }
+        match fold_and_ack(&folder, &redis, &keys, &entries, &mut shutdown).await {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, results = entries.len(), "cannot fold results; they stay pending and are retried");
+                from = ReadFrom::OwnPending;
+                shutdown.sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    tracing::info!(consumer = %config.consumer, "folder stopped");
+}
+
+async fn fold_and_ack(
+    folder: &Addr<Folder>,
+    redis: &RedisPool,
+    keys: &Keys,
+    entries: &[Entry<ProbeResult>],
+    shutdown: &mut Shutdown,
+) -> Result<(), String> {
+    let mut batch = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match &entry.payload {
+            Ok(result) => batch.push(result.clone()),
+            Err(reason) => {
+                tracing::error!(stream = %entry.stream, entry_id = %entry.id, reason = %reason, "unreadable result dropped");
+            }
+        }
+    }
+    let outcome = folder
+        .send(FoldBatch(batch))
+        .await
+        .map_err(|e| format!("the folder actor is gone: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let messages: Vec<TransitionMessage> = outcome
+        .transitions
+        .iter()
+        .map(TransitionMessage::from)
+        .collect();
+    for transition in &messages {
+        tracing::info!(
+            monitor_id = %transition.monitor_id,
+            name = %transition.name,
+            from = transition.from.as_str(),
+            to = transition.to.as_str(),
+            reason = %transition.reason,
+            latency_ms = transition.latency_ms,
+            http_status = transition.http_status,
+            error = transition.error.as_deref(),
+            seq = transition.seq,
+            "status changed"
+        );
+    }
+    // Committed: from here on a retry could only duplicate, never lose.
+    keep_trying("publishing transitions", shutdown, || async {
+        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+        transitions::publish(&mut connection, keys, &messages)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    keep_trying("acknowledging results", shutdown, || async {
+        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+        results::ack(&mut connection, entries)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The registry keeps one supervised `MonitorActor` per probed monitor. A
+//! watcher task loads every active monitor at start, then follows the event
+//! log, so a change made through any API process reaches the actors.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Context, Handler, Message, Supervisor};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::emitter::JobSender;
+use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
+use super::{Shutdown, keep_trying};
+use crate::domain::Monitor;
+use crate::store::{Pool, StoreError, event_log, monitors};
+
+/// How often the event log is checked for changes.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+/// Events read per check.
+const WATCH_BATCH: i64 = 500;
+
+struct Running {
+    plan: ProbePlan,
+    actor: Addr<MonitorActor>,
+}
+
+pub struct Registry {
+    jobs: JobSender,
+    running: HashMap<Uuid, Running>,
+}
+
+impl Registry {
+    pub fn new(jobs: JobSender) -> Self {
+        Self {
+            jobs,
+            running: HashMap::new(),
+        }
+    }
+
+    fn sync(&mut self, monitor: &Monitor) {
+        if !monitor.is_active() {
+            if let Some(stopped) = self.running.remove(&monitor.id) {
+                stopped.actor.do_send(Retire);
+                tracing::info!(monitor_id = %monitor.id, "monitor stopped");
+            }
+            return;
+        }
+        let plan = ProbePlan::from(monitor);
+        match self.running.get_mut(&monitor.id) {
+            Some(running) if running.plan == plan => {}
+            Some(running) => {
+                running.plan = plan.clone();
+                running.actor.do_send(Reconfigure(plan));
+                tracing::info!(monitor_id = %monitor.id, "monitor reconfigured");
+            }
+            None => {
+                let (id, jobs) = (monitor.id, self.jobs.clone());
+                let first_plan = plan.clone();
+                let actor = Supervisor::start(move |_| MonitorActor::new(id, first_plan, jobs));
+                self.running.insert(id, Running { plan, actor });
+                tracing::info!(monitor_id = %id, name = %monitor.config.name.as_ref(), "monitor started");
+            }
+        }
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+}
+
+/// The full set of active monitors: anything running that is not in it stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoadAll(pub Vec<Monitor>);
+
+impl Handler<LoadAll> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, LoadAll(monitors): LoadAll, _: &mut Self::Context) {
+        let keep: std::collections::HashSet<Uuid> = monitors.iter().map(|m| m.id).collect();
+        for (_, stopped) in self.running.extract_if(|id, _| !keep.contains(id)) {
+            stopped.actor.do_send(Retire);
+        }
+        for monitor in &monitors {
+            self.sync(monitor);
+        }
+        tracing::info!(monitors = self.running.len(), "monitors loaded");
+    }
+}
+
+/// One monitor as it is now: start, reconfigure or stop its actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Changed(pub Monitor);
+
+impl Handler<Changed> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, Changed(monitor): Changed, _: &mut Self::Context) {
+        self.sync(&monitor);
+    }
+}
+
+/// How many monitor actors are running.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountRunning;
+
+impl Handler<CountRunning> for Registry {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountRunning, _: &mut Self::Context) -> usize {
+        self.running.len()
+    }
+}
+
+/// Loads every active monitor into the registry, then follows the event log.
+pub fn watch(pg: Pool, registry: Addr<Registry>, mut shutdown: Shutdown) -> JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let loaded = keep_trying("loading monitors", &mut shutdown, || load_all(&pg)).await;
+        let Some((mut cursor, active)) = loaded else {
+            return;
+        };
+        registry.do_send(LoadAll(active));
+        while !shutdown.sleep(WATCH_EVERY).await {
+            match changes_after(&pg, cursor).await {
+                Ok((changed, read_up_to)) => {
+                    cursor = read_up_to;
+                    for monitor in changed {
+                        registry.do_send(Changed(monitor));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot follow monitor changes; will retry");
+                }
+            }
+        }
+    })
+}
+
+/// The log position first, then the monitors: a change in between is seen
+/// twice, which is harmless, rather than missed.
+async fn load_all(pg: &Pool) -> Result<(i64, Vec<Monitor>), StoreError> {
+    let client = pg
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("loading monitors", e))?;
+    let cursor = event_log::latest_seq(&client).await?;
+    let active = monitors::list_active(&client).await?;
+    Ok((cursor, active))
+}
+
+async fn changes_after(pg: &Pool, cursor: i64) -> Result<(Vec<Monitor>, i64), StoreError> {
+    let client = pg
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("following monitor changes", e))?;
+    let (ids, read_up_to) = event_log::configured_after(&client, cursor, WATCH_BATCH).await?;
+    let mut changed = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(view) = monitors::find(&client, id, false).await? {
+            changed.push(view.monitor);
+        }
+    }
+    Ok((changed, read_up_to))
+}

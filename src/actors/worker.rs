@@ -1,0 +1,318 @@
+//! A worker: reads jobs through the `workers` consumer group, runs up to
+//! `concurrency` probes at once, publishes each result to its partition's
+//! results stream and only then acknowledges the job. A reclaim loop takes
+//! over the jobs of workers that died.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::{Shutdown, keep_trying};
+use crate::domain::ProbeResult;
+use crate::domain::result::to_micros;
+use crate::probe::{ProbeOutcome, Prober};
+use crate::queue::RedisPool;
+use crate::queue::jobs::{self, Delivery, Job};
+use crate::queue::keys::Keys;
+
+/// A job delivered more often than this is given up on and recorded as down.
+pub const MAX_DELIVERIES: u64 = 3;
+/// Jobs read per round trip, at most.
+const READ_BATCH: usize = 256;
+/// How long a read waits for new entries. It must stay well under the Redis
+/// client's response timeout (500 ms): a read that times out on our side may
+/// still have been served, leaving entries pending until they are reclaimed.
+const READ_BLOCK_MS: usize = 200;
+/// Results published per pipeline, at most, and how long the first waits.
+const PUBLISH_BATCH: usize = 500;
+const PUBLISH_LINGER: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's consumer name in the group: unique per process.
+    pub consumer: String,
+    pub concurrency: usize,
+    pub partitions: u16,
+    /// Jobs left unacknowledged this long by another consumer are taken over.
+    pub reclaim_after: Duration,
+}
+
+/// A job that is done with: its stream entry, and the result to publish
+/// (none for an entry that could not be read as a job).
+type Finished = (String, Option<ProbeResult>);
+
+/// Starts a worker; it runs until shutdown, then finishes the probes in
+/// flight, publishes and acknowledges them, and returns.
+pub fn spawn(
+    redis: RedisPool,
+    keys: Keys,
+    prober: Prober,
+    config: WorkerConfig,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    actix_web::rt::spawn(run(redis, keys, prober, config, shutdown))
+}
+
+async fn run(
+    redis: RedisPool,
+    keys: Keys,
+    prober: Prober,
+    config: WorkerConfig,
+    mut shutdown: Shutdown,
+) {
+    let ready = keep_trying("creating the workers group", &mut shutdown, || async {
+        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+        jobs::ensure_group(&mut connection, &keys)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if ready.is_none() {
+        return;
+    }
+    tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "worker started");
+    let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
+    let publisher = actix_web::rt::spawn(publish_finished(
+        finished_rx,
+        redis.clone(),
+        keys.clone(),
+        config.partitions,
+    ));
+    let probes = Probes {
+        prober,
+        slots: Arc::new(Semaphore::new(config.concurrency)),
+        finished: finished_tx,
+        consumer: config.consumer.clone(),
+    };
+    let reclaimer = actix_web::rt::spawn(reclaim_loop(
+        redis.clone(),
+        keys.clone(),
+        config.clone(),
+        probes.clone(),
+        shutdown.clone(),
+    ));
+
+    while !shutdown.is_requested() {
+        let free = probes.wait_for_a_slot().await;
+        let count = free.min(READ_BATCH);
+        let read = async {
+            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+            jobs::read(
+                &mut connection,
+                &keys,
+                &config.consumer,
+                count,
+                READ_BLOCK_MS,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        };
+        match read.await {
+            Ok(deliveries) => {
+                for delivery in deliveries {
+                    probes.start(delivery).await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read jobs; retrying");
+                shutdown.sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    reclaimer.abort();
+    let _ = reclaimer.await;
+    tracing::info!(consumer = %config.consumer, "worker stopping: finishing probes in flight");
+    probes.drain(config.concurrency).await;
+    drop(probes);
+    let _ = publisher.await;
+    tracing::info!(consumer = %config.consumer, "worker stopped");
+}
+
+/// Runs probes in the background, at most as many at once as there are slots.
+#[derive(Clone)]
+struct Probes {
+    prober: Prober,
+    slots: Arc<Semaphore>,
+    finished: mpsc::UnboundedSender<Finished>,
+    consumer: String,
+}
+
+impl Probes {
+    /// Waits until at least one probe slot is free; returns how many are.
+    async fn wait_for_a_slot(&self) -> usize {
+        if self.slots.available_permits() == 0 {
+            // Dropped at once: this only waits for a probe to finish.
+            let _ = self.slots.acquire().await;
+        }
+        self.slots.available_permits().max(1)
+    }
+
+    /// Waits for every probe in flight to finish.
+    async fn drain(&self, concurrency: usize) {
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        let _ = self.slots.acquire_many(all).await;
+    }
+
+    async fn start(&self, delivery: Delivery) {
+        let Delivery {
+            entry_id,
+            job,
+            times_delivered,
+        } = delivery;
+        let job = match job {
+            Ok(job) => job,
+            Err(reason) => {
+                // Nothing to probe or to report on: drop it so it stops coming back.
+                tracing::error!(entry_id = %entry_id, reason = %reason, "unreadable job dropped");
+                let _ = self.finished.send((entry_id, None));
+                return;
+            }
+        };
+        if times_delivered > MAX_DELIVERIES {
+            let result = given_up(&job, times_delivered, &self.consumer);
+            log_probe(&job, &result);
+            let _ = self.finished.send((entry_id, Some(result)));
+            return;
+        }
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (prober, finished, consumer) = (
+            self.prober.clone(),
+            self.finished.clone(),
+            self.consumer.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            let outcome = prober.probe(&job.spec).await;
+            let result = to_result(&job, outcome, consumer);
+            log_probe(&job, &result);
+            let _ = finished.send((entry_id, Some(result)));
+            drop(slot);
+        });
+    }
+}
+
+async fn reclaim_loop(
+    redis: RedisPool,
+    keys: Keys,
+    config: WorkerConfig,
+    probes: Probes,
+    mut shutdown: Shutdown,
+) {
+    let every =
+        (config.reclaim_after / 2).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    let min_idle_ms = usize::try_from(config.reclaim_after.as_millis()).unwrap_or(usize::MAX);
+    while !shutdown.sleep(every).await {
+        let free = probes.slots.available_permits();
+        if free == 0 {
+            continue;
+        }
+        let reclaimed = async {
+            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+            jobs::reclaim(
+                &mut connection,
+                &keys,
+                &config.consumer,
+                min_idle_ms,
+                free.min(READ_BATCH),
+            )
+            .await
+            .map_err(|e| e.to_string())
+        };
+        match reclaimed.await {
+            Ok(deliveries) => {
+                for delivery in deliveries {
+                    tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed a job another worker left");
+                    probes.start(delivery).await;
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "cannot reclaim jobs; retrying"),
+        }
+    }
+}
+
+/// Publishes finished results in batches; runs until every sender is gone.
+async fn publish_finished(
+    mut finished: mpsc::UnboundedReceiver<Finished>,
+    redis: RedisPool,
+    keys: Keys,
+    partitions: u16,
+) {
+    // Publishing never gives up: a result is only lost if the process dies,
+    // and then its job is still pending and will be reclaimed.
+    let (_never, mut no_shutdown) = super::shutdown_channel();
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + PUBLISH_LINGER;
+        while batch.len() < PUBLISH_BATCH {
+            match tokio::time::timeout_at(deadline, finished.recv()).await {
+                Ok(Some(done)) => batch.push(done),
+                _ => break,
+            }
+        }
+        let entry_ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let results: Vec<ProbeResult> = batch.into_iter().filter_map(|(_, r)| r).collect();
+        keep_trying("publishing results", &mut no_shutdown, || async {
+            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+            jobs::complete(&mut connection, &keys, partitions, &results, &entry_ids)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    }
+}
+
+fn to_result(job: &Job, outcome: ProbeOutcome, worker: String) -> ProbeResult {
+    ProbeResult {
+        job_id: job.job_id,
+        monitor_id: job.monitor_id,
+        scheduled_at: scheduled_at(job),
+        started_at: to_micros(outcome.started_at),
+        checked_at: to_micros(outcome.finished_at),
+        up: outcome.up,
+        http_status: outcome.http_status.map(i32::from),
+        latency_ms: i32::try_from(outcome.latency_ms).unwrap_or(i32::MAX),
+        error: outcome.error,
+        worker,
+    }
+}
+
+/// The result recorded for a job no worker finished in `MAX_DELIVERIES` tries.
+fn given_up(job: &Job, times_delivered: u64, worker: &str) -> ProbeResult {
+    let now = to_micros(OffsetDateTime::now_utc());
+    ProbeResult {
+        job_id: job.job_id,
+        monitor_id: job.monitor_id,
+        scheduled_at: scheduled_at(job),
+        started_at: now,
+        checked_at: now,
+        up: false,
+        http_status: None,
+        latency_ms: 0,
+        error: Some(format!(
+            "abandoned: delivered {times_delivered} times without a result"
+        )),
+        worker: worker.to_owned(),
+    }
+}
+
+fn scheduled_at(job: &Job) -> OffsetDateTime {
+    let nanos = i128::from(job.scheduled_at_ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn log_probe(job: &Job, result: &ProbeResult) {
+    tracing::debug!(
+        monitor_id = %job.monitor_id,
+        name = %job.name,
+        job_id = %job.job_id,
+        up = result.up,
+        http_status = result.http_status,
+        latency_ms = result.latency_ms,
+        error = result.error.as_deref(),
+        "probe finished"
+    );
+}

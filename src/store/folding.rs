@@ -1,0 +1,114 @@
+//! The folder's write: one transaction per batch of probe results. It stores
+//! the results (a duplicate job id is a no-op), folds only the new ones into
+//! each monitor's health, appends a `status_changed` event per transition, and
+//! saves the health state — all or nothing.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::monitors::{self, FoldTarget};
+use super::{DbContext, Pool, StoreError, event_log, results};
+use crate::domain::health::fold;
+use crate::domain::{MonitorEvent, ProbeResult, StatusChange};
+
+/// A transition the batch recorded, with what the live feed shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTransition {
+    /// The event's global sequence number.
+    pub seq: i64,
+    pub monitor_id: Uuid,
+    pub name: String,
+    pub change: StatusChange,
+    pub recorded_at: OffsetDateTime,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldOutcome {
+    /// Results stored for the first time (the rest were duplicates).
+    pub stored: usize,
+    pub transitions: Vec<RecordedTransition>,
+}
+
+pub async fn fold_batch(pool: &Pool, batch: &[ProbeResult]) -> Result<FoldOutcome, StoreError> {
+    if batch.is_empty() {
+        return Ok(FoldOutcome::default());
+    }
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("folding probe results", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    // Taken first, as every appending transaction does: see `lock_for_append`.
+    event_log::lock_for_append(&tx).await?;
+    let new_ids: HashSet<Uuid> = results::insert_batch(&tx, batch)
+        .await?
+        .into_iter()
+        .collect();
+    let mut fresh: Vec<&ProbeResult> = batch
+        .iter()
+        .filter(|r| new_ids.contains(&r.job_id))
+        .collect();
+    fresh.sort_by_key(|r| (r.monitor_id, r.scheduled_at, r.job_id));
+    // The same job twice in one batch is stored (and folded) once.
+    fresh.dedup_by_key(|r| r.job_id);
+
+    let mut monitor_ids: Vec<Uuid> = fresh.iter().map(|r| r.monitor_id).collect();
+    monitor_ids.dedup();
+    let mut targets = monitors::lock_fold_targets(&tx, &monitor_ids).await?;
+    let mut transitions = Vec::new();
+    for target in targets.iter_mut().filter(|t| t.active) {
+        let id = target.id;
+        for result in fresh.iter().filter(|r| r.monitor_id == id) {
+            transitions.extend(fold_one(&tx, target, result).await?);
+        }
+    }
+    monitors::save_fold_targets(&tx, &targets).await?;
+    tx.commit().await.context("committing folded results")?;
+    Ok(FoldOutcome {
+        stored: new_ids.len(),
+        transitions,
+    })
+}
+
+async fn fold_one(
+    tx: &deadpool_postgres::Transaction<'_>,
+    target: &mut FoldTarget,
+    result: &ProbeResult,
+) -> Result<Option<RecordedTransition>, StoreError> {
+    let (state, transition) = fold(target.state, result.observation(), target.thresholds);
+    if state == target.state {
+        return Ok(None);
+    }
+    target.state = state;
+    target.last_checked_at = Some(result.checked_at);
+    target.last_latency_ms = Some(result.latency_ms);
+    let Some(transition) = transition else {
+        return Ok(None);
+    };
+    let change = StatusChange {
+        from: transition.from,
+        to: transition.to,
+        reason: transition.reason,
+        job_id: result.job_id,
+        checked_at: result.checked_at,
+        latency_ms: result.latency_ms,
+        http_status: result.http_status,
+        error: result.error.clone(),
+    };
+    target.version += 1;
+    let event = MonitorEvent::StatusChanged(change.clone());
+    let (seq, recorded) = event_log::append(tx, target.id, target.version, &event).await?;
+    Ok(Some(RecordedTransition {
+        seq,
+        monitor_id: target.id,
+        name: target.name.clone(),
+        change,
+        recorded_at: recorded.recorded_at,
+    }))
+}

@@ -1,0 +1,222 @@
+//! What the pipeline does when things go wrong: duplicate results, workers
+//! that vanish mid-job, jobs nobody manages to finish, and SIGTERM.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use upwatch::config::{KeyPrefix, Roles};
+use upwatch::domain::ProbeResult;
+use upwatch::domain::probe::ProbeSpec;
+use upwatch::queue::jobs::{self, Job};
+use upwatch::queue::keys::Keys;
+use upwatch::queue::{RedisPool, stream::QueueError};
+use upwatch::startup::Application;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, redis_url, spawn_roles, wait_for};
+use crate::target::Target;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn redis(app: &TestApp) -> (RedisPool, Keys) {
+    let url = upwatch::config::RedisUrl::parse(&redis_url()).unwrap();
+    let pool = upwatch::queue::pool(&url, 2).unwrap();
+    (pool, Keys::new(&KeyPrefix::parse(&app.key_prefix).unwrap()))
+}
+
+/// A monitor that the scheduler would probe only once a day, so the test's own
+/// jobs and results are the only ones.
+async fn quiet_monitor(app: &TestApp, url: &str) -> (String, ProbeSpec) {
+    let body = app
+        .create_monitor(
+            json!({"name": "quiet", "url": url, "interval_seconds": 86_400, "timeout_ms": 1000}),
+        )
+        .await;
+    let spec = ProbeSpec {
+        url: upwatch::domain::MonitorUrl::parse(url).unwrap(),
+        method: upwatch::domain::HttpMethod::Get,
+        timeout: upwatch::domain::TimeoutMs::parse(1000).unwrap(),
+        expected_status: None,
+    };
+    (body["id"].as_str().unwrap().to_owned(), spec)
+}
+
+async fn results(app: &TestApp, id: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get_json(&format!("/api/v1/monitors/{id}/results?limit=1000"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn pending_jobs(pool: &RedisPool, keys: &Keys) -> usize {
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(keys.jobs())
+        .arg(upwatch::queue::keys::WORKERS_GROUP)
+        .query_async(&mut pool.get().await.unwrap())
+        .await
+        .unwrap();
+    match reply {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::Int(n)) => usize::try_from(*n).unwrap(),
+            other => panic!("unexpected XPENDING reply {other:?}"),
+        },
+        other => panic!("unexpected XPENDING reply {other:?}"),
+    }
+}
+
+/// Starts a worker process-alike on the same database and prefix.
+async fn start_worker(app: &TestApp) {
+    let mut settings = app.settings.clone();
+    settings.roles = Roles::parse("worker").unwrap();
+    let worker = Application::build(settings).await.unwrap();
+    actix_web::rt::spawn(worker.run_until_stopped());
+}
+
+fn job_now(monitor_id: &str, spec: &ProbeSpec) -> Job {
+    let monitor_id = Uuid::parse_str(monitor_id).unwrap();
+    let tick = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp() * 1000).unwrap();
+    Job {
+        job_id: upwatch::domain::schedule::job_id(monitor_id, tick),
+        monitor_id,
+        name: "quiet".into(),
+        spec: spec.clone(),
+        scheduled_at_ms: tick,
+    }
+}
+
+/// Publishes a job and has a consumer that then "dies" take it: it is
+/// pending, owned by nobody alive.
+async fn leave_pending(pool: &RedisPool, keys: &Keys, job: &Job, deliveries: u32) {
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, keys).await.unwrap();
+    jobs::publish(&mut connection, keys, std::slice::from_ref(job), 1000)
+        .await
+        .unwrap();
+    let taken = jobs::read(&mut connection, keys, "vanished-0", 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    for n in 1..deliveries {
+        let again = jobs::reclaim(&mut connection, keys, &format!("vanished-{n}"), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+    }
+}
+
+#[actix_web::test]
+async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
+    let app = spawn_roles("api,folder", &[("UPWATCH_RECLAIM_AFTER_MS", "500".into())]).await;
+    let target = Target::start();
+    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
+    let (pool, keys) = redis(&app);
+    let job = job_now(&id, &spec);
+    leave_pending(&pool, &keys, &job, 1).await;
+
+    start_worker(&app).await;
+    let result = wait_for("the reclaimed job's result", PATIENCE, || async {
+        results(&app, &id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(result["job_id"], job.job_id.to_string());
+    assert_eq!(result["status"], "up");
+    wait_for("the job to be acknowledged", PATIENCE, || async {
+        (pending_jobs(&pool, &keys).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(results(&app, &id).await.len(), 1);
+}
+
+#[actix_web::test]
+async fn a_job_delivered_more_than_three_times_is_recorded_as_down() {
+    let app = spawn_roles("api,folder", &[("UPWATCH_RECLAIM_AFTER_MS", "500".into())]).await;
+    let target = Target::start();
+    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
+    let (pool, keys) = redis(&app);
+    let job = job_now(&id, &spec);
+    leave_pending(&pool, &keys, &job, 3).await;
+
+    start_worker(&app).await;
+    let result = wait_for("the abandoned job's result", PATIENCE, || async {
+        results(&app, &id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(result["job_id"], job.job_id.to_string());
+    assert_eq!(result["status"], "down");
+    assert_eq!(
+        result["error"],
+        "abandoned: delivered 4 times without a result"
+    );
+    assert_eq!(target.hits(), 0, "a job given up on is not probed again");
+    wait_for("the job to be acknowledged", PATIENCE, || async {
+        (pending_jobs(&pool, &keys).await == 0).then_some(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_duplicate_result_is_stored_once_and_folded_once() {
+    let app = spawn_roles("api,folder", &[]).await;
+    let (id, spec) = quiet_monitor(&app, "http://127.0.0.1:9/").await;
+    let (pool, keys) = redis(&app);
+    let job = job_now(&id, &spec);
+    let now = upwatch::domain::result::to_micros(time::OffsetDateTime::now_utc());
+    let result = ProbeResult {
+        job_id: job.job_id,
+        monitor_id: job.monitor_id,
+        scheduled_at: now,
+        started_at: now,
+        checked_at: now,
+        up: true,
+        http_status: Some(200),
+        latency_ms: 3,
+        error: None,
+        worker: "test".into(),
+    };
+    // Published twice, as a worker that died between publishing and acking
+    // and the worker that redid the job would.
+    let published: Result<(), QueueError> = jobs::complete(
+        &mut pool.get().await.unwrap(),
+        &keys,
+        app.settings.partitions,
+        &[result.clone(), result.clone()],
+        &[],
+    )
+    .await;
+    published.unwrap();
+    jobs::complete(
+        &mut pool.get().await.unwrap(),
+        &keys,
+        app.settings.partitions,
+        &[result],
+        &[],
+    )
+    .await
+    .unwrap();
+
+    wait_for("the results streams to be folded", PATIENCE, || async {
+        let mut connection = pool.get().await.unwrap();
+        let mut left = 0;
+        for stream in keys.all_results(app.settings.partitions) {
+            let len: usize = redis::cmd("XLEN")
+                .arg(stream)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            left += len;
+        }
+        (left == 0).then_some(())
+    })
+    .await;
+    assert_eq!(results(&app, &id).await.len(), 1);
+    let (_, events) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
+    let changes: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "status_changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{events}");
+    assert_eq!(changes[0]["data"]["to"], "up");
+}
