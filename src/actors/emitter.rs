@@ -29,6 +29,10 @@ const STALE_AFTER_MS: u64 = 60_000;
 pub struct JobSender(mpsc::Sender<Job>);
 
 impl JobSender {
+    pub fn new(sender: mpsc::Sender<Job>) -> Self {
+        Self(sender)
+    }
+
     /// Hands a job over without waiting; false (and a warning) if the queue is full.
     pub fn send(&self, job: Job) -> bool {
         match self.0.try_send(job) {

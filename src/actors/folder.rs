@@ -88,22 +88,29 @@ async fn read_and_fold(
     config: FolderConfig,
     mut shutdown: Shutdown,
 ) {
-    let ready = keep_trying("creating the folders group", &mut shutdown, || async {
-        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-        results::ensure_groups(&mut connection, &keys, config.partitions)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    if ready.is_none() {
-        return;
-    }
     tracing::info!(consumer = %config.consumer, partitions = config.partitions, "folder started");
     let streams = keys.all_results(config.partitions);
     // After a failed fold, what this folder already read is read again first.
     let mut from = ReadFrom::OwnPending;
     let mut last_reclaim = Instant::now();
+    // Created again after any read error: a Redis that restarted empty has
+    // lost the groups along with the streams.
+    let mut groups_ready = false;
     while !shutdown.is_requested() {
+        if !groups_ready {
+            let ensured = async {
+                let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+                results::ensure_groups(&mut connection, &keys, config.partitions)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(error) = ensured.await {
+                tracing::warn!(error = %error, "cannot create the folders groups; retrying");
+                shutdown.sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            groups_ready = true;
+        }
         let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
         let read = async {
             let mut connection = redis.get().await.map_err(|e| e.to_string())?;
@@ -136,6 +143,7 @@ async fn read_and_fold(
             Ok(entries) => entries,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot read results; retrying");
+                groups_ready = false;
                 shutdown.sleep(Duration::from_millis(500)).await;
                 continue;
             }

@@ -70,13 +70,20 @@ impl MonitorActor {
     fn on_tick(&mut self, tick_ms: u64, ctx: &mut Context<Self>) {
         self.next_tick = None;
         self.last_tick_ms = Some(tick_ms);
-        let emitted = catch_unwind(AssertUnwindSafe(|| self.jobs.send(self.job(tick_ms))));
-        if emitted.is_err() {
-            tracing::error!(monitor_id = %self.id, "monitor actor panicked; restarting it");
-            ctx.stop();
-            return;
+        if self.survived(ctx, |actor| actor.jobs.send(actor.job(tick_ms))) {
+            self.schedule_next(ctx);
         }
-        self.schedule_next(ctx);
+    }
+
+    /// Runs `work`; if it panics, stops the actor so its supervisor restarts
+    /// it (actix does not catch panics itself). False if it panicked.
+    fn survived<T>(&mut self, ctx: &mut Context<Self>, work: impl FnOnce(&mut Self) -> T) -> bool {
+        if catch_unwind(AssertUnwindSafe(|| work(self))).is_ok() {
+            return true;
+        }
+        tracing::error!(monitor_id = %self.id, "monitor actor panicked; restarting it");
+        ctx.stop();
+        false
     }
 
     fn job(&self, tick_ms: u64) -> Job {
@@ -133,5 +140,84 @@ impl Handler<Retire> for MonitorActor {
 
     fn handle(&mut self, _: Retire, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
+    use actix::Supervisor;
+    use tokio::sync::mpsc;
+
+    /// Makes the actor panic inside its guarded work, as a bug would.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Crash;
+
+    impl Handler<Crash> for MonitorActor {
+        type Result = ();
+
+        fn handle(&mut self, _: Crash, ctx: &mut Self::Context) {
+            self.survived(ctx, |_| panic!("a bug in a tick"));
+        }
+    }
+
+    fn plan() -> ProbePlan {
+        ProbePlan {
+            name: "api".into(),
+            interval: IntervalSeconds::parse(1).unwrap(),
+            spec: ProbeSpec {
+                url: MonitorUrl::parse("http://127.0.0.1:9/").unwrap(),
+                method: HttpMethod::Get,
+                timeout: TimeoutMs::parse(500).unwrap(),
+                expected_status: None,
+            },
+        }
+    }
+
+    async fn next_job(jobs: &mut mpsc::Receiver<Job>) -> Job {
+        tokio::time::timeout(Duration::from_secs(5), jobs.recv())
+            .await
+            .expect("a job within two intervals")
+            .expect("the channel is open")
+    }
+
+    #[actix::test]
+    async fn a_panicking_monitor_actor_is_restarted_and_keeps_its_grid() {
+        let (sender, mut jobs) = mpsc::channel(16);
+        let id = Uuid::new_v4();
+        let actor =
+            Supervisor::start(move |_| MonitorActor::new(id, plan(), JobSender::new(sender)));
+        let before = next_job(&mut jobs).await;
+
+        actor.send(Crash).await.unwrap();
+        let after = next_job(&mut jobs).await;
+        assert_eq!(after.monitor_id, id);
+        assert!(after.scheduled_at_ms > before.scheduled_at_ms);
+        let interval = plan().interval.as_millis();
+        assert_eq!(
+            (after.scheduled_at_ms - before.scheduled_at_ms) % interval,
+            0,
+            "same grid"
+        );
+        assert_eq!(after.job_id, job_id(id, after.scheduled_at_ms));
+    }
+
+    #[actix::test]
+    async fn a_retired_monitor_actor_stays_stopped() {
+        let (sender, mut jobs) = mpsc::channel(16);
+        let actor = Supervisor::start(move |_| {
+            MonitorActor::new(Uuid::new_v4(), plan(), JobSender::new(sender))
+        });
+        next_job(&mut jobs).await;
+        actor.do_send(Retire);
+        drop(actor);
+        // Once stopped for good, the actor drops its sender and the channel closes.
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while jobs.recv().await.is_some() {}
+        })
+        .await;
+        assert!(closed.is_ok(), "the retired actor kept emitting jobs");
     }
 }

@@ -63,16 +63,6 @@ async fn run(
     config: WorkerConfig,
     mut shutdown: Shutdown,
 ) {
-    let ready = keep_trying("creating the workers group", &mut shutdown, || async {
-        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-        jobs::ensure_group(&mut connection, &keys)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    if ready.is_none() {
-        return;
-    }
     tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "worker started");
     let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
     let publisher = actix_web::rt::spawn(publish_finished(
@@ -95,7 +85,24 @@ async fn run(
         shutdown.clone(),
     ));
 
+    // Created again after any read error: a Redis that restarted empty has
+    // lost the group along with the stream.
+    let mut group_ready = false;
     while !shutdown.is_requested() {
+        if !group_ready {
+            let ensured = async {
+                let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+                jobs::ensure_group(&mut connection, &keys)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(error) = ensured.await {
+                tracing::warn!(error = %error, "cannot create the workers group; retrying");
+                shutdown.sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            group_ready = true;
+        }
         let free = probes.wait_for_a_slot().await;
         let count = free.min(READ_BATCH);
         let read = async {
@@ -118,6 +125,7 @@ async fn run(
             }
             Err(error) => {
                 tracing::warn!(error = %error, "cannot read jobs; retrying");
+                group_ready = false;
                 shutdown.sleep(Duration::from_millis(500)).await;
             }
         }

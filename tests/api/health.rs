@@ -21,13 +21,13 @@ async fn readyz_is_200_when_postgres_and_redis_answer() {
 }
 
 /// A throwaway Redis on a free port, killed when dropped.
-struct ThrowawayRedis {
-    child: Child,
-    port: u16,
+pub(crate) struct ThrowawayRedis {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl ThrowawayRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -40,7 +40,7 @@ impl ThrowawayRedis {
     }
 
     /// Starts a new server on the same port after the old one was killed.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.child = Self::spawn(self.port);
     }
 

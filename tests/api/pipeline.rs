@@ -16,7 +16,7 @@ async fn monitor(app: &TestApp, id: &str) -> Value {
     body
 }
 
-async fn results(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn results(app: &TestApp, id: &str) -> Vec<Value> {
     let (status, body) = app
         .get_json(&format!("/api/v1/monitors/{id}/results?limit=1000"))
         .await;
@@ -51,7 +51,7 @@ async fn wait_for_status(app: &TestApp, id: &str, wanted: &str) -> Value {
 }
 
 /// Waits until the monitor has at least `n` results; returns them, newest first.
-async fn wait_for_results(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_results(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
     wait_for(&format!("{n} results for {id}"), PATIENCE, || async {
         let found = results(app, id).await;
         (found.len() >= n).then_some(found)
@@ -59,7 +59,7 @@ async fn wait_for_results(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
     .await
 }
 
-async fn register(app: &TestApp, name: &str, url: &str, extra: Value) -> String {
+pub(crate) async fn register(app: &TestApp, name: &str, url: &str, extra: Value) -> String {
     let mut body = json!({"name": name, "url": url, "interval_seconds": 1, "timeout_ms": 500});
     for (key, value) in extra.as_object().unwrap() {
         body[key] = value.clone();

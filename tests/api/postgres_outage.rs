@@ -10,14 +10,14 @@ use serde_json::json;
 use crate::helpers::{assert_error, spawn_app_with};
 
 /// A throwaway PostgreSQL cluster on a free port, removed when dropped.
-struct ThrowawayPostgres {
+pub(crate) struct ThrowawayPostgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
 }
 
 impl ThrowawayPostgres {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL server binaries are installed")
             .filter_map(Result::ok)
@@ -46,7 +46,7 @@ impl ThrowawayPostgres {
         self.data.to_str().unwrap()
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/upwatch", self.port)
     }
 
@@ -82,7 +82,7 @@ impl ThrowawayPostgres {
         );
     }
 
-    fn start_server(&self) {
+    pub(crate) fn start_server(&self) {
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={}",
             self.port,
@@ -95,7 +95,7 @@ impl ThrowawayPostgres {
         );
     }
 
-    fn stop_server(&self) {
+    pub(crate) fn stop_server(&self) {
         self.run(
             "pg_ctl",
             &["-D", self.path(), "-m", "immediate", "-w", "stop"],
