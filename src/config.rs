@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "database_url",
     "redis_url",
     "bind",
@@ -38,6 +38,7 @@ const KEYS: [&str; 11] = [
     "worker_concurrency",
     "partitions",
     "reclaim_after_ms",
+    "instance",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -63,6 +64,9 @@ pub struct Settings {
     pub partitions: u16,
     /// How long a job may sit unacknowledged before another worker takes it over.
     pub reclaim_after: Duration,
+    /// This process's name in the consumer groups: stable across restarts, so
+    /// a restarted process first finishes what it had taken.
+    pub instance: InstanceName,
 }
 
 impl fmt::Debug for Settings {
@@ -79,6 +83,7 @@ impl fmt::Debug for Settings {
             .field("worker_concurrency", &self.worker_concurrency)
             .field("partitions", &self.partitions)
             .field("reclaim_after", &self.reclaim_after)
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -156,6 +161,11 @@ impl Settings {
             3_600_000,
         )?);
 
+        let instance = match raw("instance")? {
+            Some(name) => InstanceName::parse(&name)?,
+            None => InstanceName::from_hostname(),
+        };
+
         Ok(Self {
             database,
             redis_url,
@@ -168,6 +178,7 @@ impl Settings {
             worker_concurrency,
             partitions,
             reclaim_after,
+            instance,
         })
     }
 }
@@ -388,6 +399,41 @@ impl KeyPrefix {
     }
 }
 
+/// This process's name among the consumers of a stream. Processes sharing a
+/// Redis prefix need distinct names; the default is the host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceName(String);
+
+impl InstanceName {
+    pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(SettingError::new(
+                "UPWATCH_INSTANCE",
+                format!("must be 1 to 64 characters of A-Z a-z 0-9 _ - ., got `{raw}`"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The host name (stable across restarts, distinct per container), or
+    /// `upwatch` where it cannot be read.
+    pub fn from_hostname() -> Self {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .and_then(|name| Self::parse(name.trim()).ok())
+            .unwrap_or_else(|| Self("upwatch".to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The parts of upwatch one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
@@ -482,6 +528,25 @@ mod tests {
         assert_eq!(settings.key_prefix.as_str(), "upwatch");
         assert_eq!(settings.roles, Roles::all());
         assert_eq!(settings.startup_timeout, Duration::from_secs(30));
+        assert_eq!(settings.worker_concurrency, 512);
+        assert_eq!(settings.partitions, 64);
+        assert_eq!(settings.reclaim_after, Duration::from_millis(65_000));
+        assert!(!settings.instance.as_str().is_empty());
+    }
+
+    #[test]
+    fn pipeline_settings_are_read() {
+        let settings = load(&[
+            ("UPWATCH_WORKER_CONCURRENCY", "8"),
+            ("UPWATCH_PARTITIONS", "4"),
+            ("UPWATCH_RECLAIM_AFTER_MS", "1500"),
+            ("UPWATCH_INSTANCE", "worker-7.eu"),
+        ])
+        .unwrap();
+        assert_eq!(settings.worker_concurrency, 8);
+        assert_eq!(settings.partitions, 4);
+        assert_eq!(settings.reclaim_after, Duration::from_millis(1500));
+        assert_eq!(settings.instance.as_str(), "worker-7.eu");
     }
 
     #[test]
@@ -499,6 +564,11 @@ mod tests {
             ("UPWATCH_STARTUP_TIMEOUT_SECONDS", "soon"),
             ("UPWATCH_DB_POOL_SIZE", "0"),
             ("UPWATCH_REDIS_POOL_SIZE", "1001"),
+            ("UPWATCH_WORKER_CONCURRENCY", "0"),
+            ("UPWATCH_PARTITIONS", "1025"),
+            ("UPWATCH_RECLAIM_AFTER_MS", "ten"),
+            ("UPWATCH_INSTANCE", "has space"),
+            ("UPWATCH_INSTANCE", ""),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();

@@ -5,7 +5,6 @@ use std::net::TcpListener;
 
 use actix::Actor;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::actors::folder::{self, FolderConfig};
 use crate::actors::registry::{self, Registry};
@@ -59,7 +58,7 @@ impl Application {
 
         let (shutdown, stopping) = shutdown_channel();
         let keys = Keys::new(&settings.key_prefix);
-        let instance = Uuid::new_v4().simple().to_string();
+        let instance = settings.instance.as_str();
         let mut tasks = Vec::new();
         if settings.roles.contains(Role::Scheduler) {
             let (jobs, emitting) = emitter::spawn(redis.clone(), keys.clone(), stopping.clone());

@@ -28,7 +28,7 @@ const READ_BATCH: usize = 1_000;
 /// still have been served, leaving entries pending until they are reclaimed.
 const READ_BLOCK_MS: usize = 200;
 /// Results another folder read but left unacknowledged this long are taken over.
-const RECLAIM_AFTER_MS: usize = 30_000;
+const RECLAIM_AFTER_MS: usize = 10_000;
 const RECLAIM_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Folder {

@@ -88,6 +88,7 @@ async fn run(
     // Created again after any read error: a Redis that restarted empty has
     // lost the group along with the stream.
     let mut group_ready = false;
+    let mut resumed = false;
     while !shutdown.is_requested() {
         if !group_ready {
             let ensured = async {
@@ -102,6 +103,12 @@ async fn run(
                 continue;
             }
             group_ready = true;
+            if !resumed {
+                resumed = true;
+                probes
+                    .resume_own_pending(&redis, &keys, config.concurrency)
+                    .await;
+            }
         }
         let free = probes.wait_for_a_slot().await;
         let count = free.min(READ_BATCH);
@@ -156,6 +163,31 @@ impl Probes {
             let _ = self.slots.acquire().await;
         }
         self.slots.available_permits().max(1)
+    }
+
+    /// Starts again the jobs this consumer took before a restart.
+    async fn resume_own_pending(&self, redis: &RedisPool, keys: &Keys, count: usize) {
+        let pending = async {
+            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+            jobs::own_pending(&mut connection, keys, &self.consumer, count)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match pending.await {
+            Ok(deliveries) => {
+                if !deliveries.is_empty() {
+                    tracing::info!(
+                        jobs = deliveries.len(),
+                        "resuming jobs taken before a restart"
+                    );
+                }
+                for delivery in deliveries {
+                    self.start(delivery).await;
+                }
+            }
+            // Not lost: the reclaim loop takes them over once they are idle.
+            Err(error) => tracing::warn!(error = %error, "cannot read this worker's pending jobs"),
+        }
     }
 
     /// Waits for every probe in flight to finish.

@@ -94,6 +94,36 @@ pub async fn read(
         .collect())
 }
 
+/// The jobs already delivered to `consumer` and not acknowledged: what a
+/// restarted worker of the same name had in hand when it stopped.
+pub async fn own_pending(
+    connection: &mut Connection,
+    keys: &Keys,
+    consumer: &str,
+    count: usize,
+) -> Result<Vec<Delivery>, QueueError> {
+    let entries = stream::read_group(
+        connection,
+        &[keys.jobs()],
+        WORKERS_GROUP,
+        consumer,
+        ReadFrom::OwnPending,
+        JOB_FIELD,
+        count,
+        0,
+    )
+    .await?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| Delivery {
+            entry_id: entry.id,
+            job: entry.payload,
+            // At least the delivery before the restart, and this one.
+            times_delivered: 2,
+        })
+        .collect())
+}
+
 /// Takes over up to `count` jobs that another consumer left unacked for
 /// longer than `min_idle_ms`, with how often each has now been delivered.
 pub async fn reclaim(

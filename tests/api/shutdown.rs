@@ -1,5 +1,7 @@
-//! SIGTERM on a running `upwatch serve`: probes in flight finish, their
-//! results are published and their jobs acknowledged, and the process exits 0.
+//! Stopping a running `upwatch serve`: on SIGTERM probes in flight finish,
+//! their results are published and their jobs acknowledged, and the process
+//! exits 0; after SIGKILL, a restart under the same instance name completes
+//! every job that had been scheduled, once.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,6 +25,10 @@ impl Drop for Killed {
 }
 
 fn serve(db_url: &str, prefix: &str, port: u16) -> Killed {
+    serve_as(db_url, prefix, port, "shutdown-test")
+}
+
+fn serve_as(db_url: &str, prefix: &str, port: u16, instance: &str) -> Killed {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upwatch"));
     for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("UPWATCH_")) {
         command.env_remove(name);
@@ -33,6 +39,7 @@ fn serve(db_url: &str, prefix: &str, port: u16) -> Killed {
         .env("UPWATCH_REDIS_URL", redis_url())
         .env("UPWATCH_KEY_PREFIX", prefix)
         .env("UPWATCH_PARTITIONS", "2")
+        .env("UPWATCH_INSTANCE", instance)
         .env("UPWATCH_BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -125,4 +132,93 @@ async fn sigterm_lets_probes_in_flight_finish_and_publish() {
         0,
         "no job left unacknowledged"
     );
+}
+
+#[actix_web::test]
+async fn after_sigkill_a_restart_completes_every_scheduled_job_once() {
+    let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
+    let _database = DatabaseGuard(db_name.clone());
+    let _redis = RedisGuard(prefix.clone());
+    let db_url = format!("{}/{db_name}", postgres_base_url());
+    let target = Target::start();
+    let port = closed_port();
+    let mut first = serve_as(&db_url, &prefix, port, "killed");
+
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{port}/api/v1/monitors");
+    // Each probe takes 400 ms of its 1 s interval: most of the time one is in flight.
+    let body = json!({"name": "busy", "url": target.url("/slow/400"), "interval_seconds": 1, "timeout_ms": 1000});
+    let id: String = wait_for("the API to register the monitor", PATIENCE, || async {
+        let response = http.post(&api).json(&body).send().await.ok()?;
+        let created: serde_json::Value = response.json().await.ok()?;
+        created["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let db = connect(&db_name).await;
+    wait_for("three results before the kill", PATIENCE, || async {
+        (scheduled_ticks(&db, &id).await.len() >= 3).then_some(())
+    })
+    .await;
+    wait_for("a probe in flight", PATIENCE, || async {
+        (target.in_flight() > 0).then_some(())
+    })
+    .await;
+
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let killed_at = time::OffsetDateTime::now_utc();
+    let _second = serve_as(&db_url, &prefix, port, "killed");
+    wait_for("probing to resume after the restart", PATIENCE, || async {
+        let after = scheduled_ticks(&db, &id)
+            .await
+            .into_iter()
+            .filter(|tick| *tick > killed_at)
+            .count();
+        (after >= 3).then_some(())
+    })
+    .await;
+
+    // Every grid tick from the first result until just before the kill has
+    // exactly one result, including the jobs in flight when it was killed.
+    let ticks = scheduled_ticks(&db, &id).await;
+    let first_tick = ticks[0];
+    // The tick in flight at the kill is the last one before it.
+    let last_scheduled = killed_at;
+    let expected: Vec<time::OffsetDateTime> = (0..)
+        .map(|k| first_tick + time::Duration::seconds(k))
+        .take_while(|tick| *tick <= last_scheduled)
+        .collect();
+    let before_kill: Vec<time::OffsetDateTime> = ticks
+        .iter()
+        .copied()
+        .filter(|tick| *tick <= last_scheduled)
+        .collect();
+    assert_eq!(
+        before_kill, expected,
+        "one result per scheduled tick, none missing"
+    );
+
+    let transitions: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events WHERE type = 'status_changed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(transitions, 1, "the monitor went up once and stayed up");
+}
+
+async fn scheduled_ticks(db: &tokio_postgres::Client, id: &str) -> Vec<time::OffsetDateTime> {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    db.query(
+        "SELECT scheduled_at FROM probe_results WHERE monitor_id = $1 ORDER BY scheduled_at",
+        &[&id],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect()
 }

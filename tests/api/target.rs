@@ -13,25 +13,29 @@ pub struct Target {
     pub base: String,
     status: Arc<AtomicU16>,
     hits: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 struct Shared {
     status: Arc<AtomicU16>,
     hits: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Target {
     pub fn start() -> Self {
         let status = Arc::new(AtomicU16::new(200));
         let hits = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (s, h) = (status.clone(), hits.clone());
+        let (s, h, f) = (status.clone(), hits.clone(), in_flight.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(Shared {
                     status: s.clone(),
                     hits: h.clone(),
+                    in_flight: f.clone(),
                 }))
                 .route(
                     "/health",
@@ -53,7 +57,9 @@ impl Target {
                     "/slow/{ms}",
                     web::to(|ms: web::Path<u64>, shared: web::Data<Shared>| async move {
                         shared.hits.fetch_add(1, Ordering::SeqCst);
+                        shared.in_flight.fetch_add(1, Ordering::SeqCst);
                         actix_web::rt::time::sleep(Duration::from_millis(*ms)).await;
+                        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                         HttpResponse::Ok().finish()
                     }),
                 )
@@ -67,6 +73,7 @@ impl Target {
             base: format!("http://127.0.0.1:{port}"),
             status,
             hits,
+            in_flight,
         }
     }
 
@@ -77,6 +84,11 @@ impl Target {
     /// What `/health` answers from now on.
     pub fn answer(&self, code: u16) {
         self.status.store(code, Ordering::SeqCst);
+    }
+
+    /// Requests to `/slow` being answered right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Requests to `/health` and `/slow` so far.
