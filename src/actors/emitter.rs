@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Shutdown, keep_trying, now_ms};
+use super::{Shutdown, keep_trying, now_ms, on_redis};
 use crate::queue::RedisPool;
 use crate::queue::jobs::{self, Job};
 use crate::queue::keys::Keys;
@@ -92,8 +92,8 @@ async fn publish(redis: &RedisPool, keys: &Keys, batch: &[Job]) -> Result<(), St
     if batch.is_empty() {
         return Ok(());
     }
-    let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-    jobs::publish(&mut connection, keys, batch, JOBS_MAX_LEN)
-        .await
-        .map_err(|e| e.to_string())
+    on_redis(redis, async |connection| {
+        jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await
+    })
+    .await
 }

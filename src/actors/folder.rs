@@ -11,7 +11,7 @@ use actix::{
 };
 use tokio::task::JoinHandle;
 
-use super::{Shutdown, keep_trying};
+use super::{Shutdown, keep_trying, on_redis};
 use crate::domain::ProbeResult;
 use crate::queue::RedisPool;
 use crate::queue::keys::Keys;
@@ -98,12 +98,9 @@ async fn read_and_fold(
     let mut groups_ready = false;
     while !shutdown.is_requested() {
         if !groups_ready {
-            let ensured = async {
-                let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-                results::ensure_groups(&mut connection, &keys, config.partitions)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
+            let ensured = on_redis(&redis, async |connection| {
+                results::ensure_groups(connection, &keys, config.partitions).await
+            });
             if let Err(error) = ensured.await {
                 tracing::warn!(error = %error, "cannot create the folders groups; retrying");
                 shutdown.sleep(Duration::from_millis(500)).await;
@@ -112,11 +109,10 @@ async fn read_and_fold(
             groups_ready = true;
         }
         let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
-        let read = async {
-            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-            let entries = if reclaim {
+        let read = on_redis(&redis, async |connection| {
+            if reclaim {
                 results::reclaim(
-                    &mut connection,
+                    connection,
                     &streams,
                     &config.consumer,
                     RECLAIM_AFTER_MS,
@@ -125,7 +121,7 @@ async fn read_and_fold(
                 .await
             } else {
                 results::read(
-                    &mut connection,
+                    connection,
                     &streams,
                     &config.consumer,
                     from,
@@ -133,9 +129,8 @@ async fn read_and_fold(
                     READ_BLOCK_MS,
                 )
                 .await
-            };
-            entries.map_err(|e| e.to_string())
-        };
+            }
+        });
         if reclaim {
             last_reclaim = Instant::now();
         }
@@ -207,18 +202,16 @@ async fn fold_and_ack(
         );
     }
     // Committed: from here on a retry could only duplicate, never lose.
-    keep_trying("publishing transitions", shutdown, || async {
-        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-        transitions::publish(&mut connection, keys, &messages)
-            .await
-            .map_err(|e| e.to_string())
+    keep_trying("publishing transitions", shutdown, || {
+        on_redis(redis, async |connection| {
+            transitions::publish(connection, keys, &messages).await
+        })
     })
     .await;
-    keep_trying("acknowledging results", shutdown, || async {
-        let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-        results::ack(&mut connection, entries)
-            .await
-            .map_err(|e| e.to_string())
+    keep_trying("acknowledging results", shutdown, || {
+        on_redis(redis, async |connection| {
+            results::ack(connection, entries).await
+        })
     })
     .await;
     Ok(())

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::queue::{QueueError, RedisPool};
+
 /// Tells long-running loops that the process is stopping.
 #[derive(Debug, Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
@@ -48,6 +50,16 @@ impl Shutdown {
             () = self.requested() => true,
         }
     }
+}
+
+/// Runs `operation` on a pooled Redis connection; any failure (no connection,
+/// or the operation's own) comes back as a message to log.
+pub(crate) async fn on_redis<T>(
+    redis: &RedisPool,
+    operation: impl AsyncFnOnce(&mut deadpool_redis::Connection) -> Result<T, QueueError>,
+) -> Result<T, String> {
+    let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+    operation(&mut connection).await.map_err(|e| e.to_string())
 }
 
 /// Wall-clock time in Unix milliseconds (the schedule grid's clock).

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{Shutdown, keep_trying};
+use super::{Shutdown, keep_trying, on_redis};
 use crate::domain::ProbeResult;
 use crate::domain::result::to_micros;
 use crate::probe::{ProbeOutcome, Prober};
@@ -91,12 +91,9 @@ async fn run(
     let mut resumed = false;
     while !shutdown.is_requested() {
         if !group_ready {
-            let ensured = async {
-                let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-                jobs::ensure_group(&mut connection, &keys)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
+            let ensured = on_redis(&redis, async |connection| {
+                jobs::ensure_group(connection, &keys).await
+            });
             if let Err(error) = ensured.await {
                 tracing::warn!(error = %error, "cannot create the workers group; retrying");
                 shutdown.sleep(Duration::from_millis(500)).await;
@@ -112,18 +109,9 @@ async fn run(
         }
         let free = probes.wait_for_a_slot().await;
         let count = free.min(READ_BATCH);
-        let read = async {
-            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-            jobs::read(
-                &mut connection,
-                &keys,
-                &config.consumer,
-                count,
-                READ_BLOCK_MS,
-            )
-            .await
-            .map_err(|e| e.to_string())
-        };
+        let read = on_redis(&redis, async |connection| {
+            jobs::read(connection, &keys, &config.consumer, count, READ_BLOCK_MS).await
+        });
         match read.await {
             Ok(deliveries) => {
                 for delivery in deliveries {
@@ -167,12 +155,9 @@ impl Probes {
 
     /// Starts again the jobs this consumer took before a restart.
     async fn resume_own_pending(&self, redis: &RedisPool, keys: &Keys, count: usize) {
-        let pending = async {
-            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-            jobs::own_pending(&mut connection, keys, &self.consumer, count)
-                .await
-                .map_err(|e| e.to_string())
-        };
+        let pending = on_redis(redis, async |connection| {
+            jobs::own_pending(connection, keys, &self.consumer, count).await
+        });
         match pending.await {
             Ok(deliveries) => {
                 if !deliveries.is_empty() {
@@ -250,18 +235,16 @@ async fn reclaim_loop(
         if free == 0 {
             continue;
         }
-        let reclaimed = async {
-            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+        let reclaimed = on_redis(&redis, async |connection| {
             jobs::reclaim(
-                &mut connection,
+                connection,
                 &keys,
                 &config.consumer,
                 min_idle_ms,
                 free.min(READ_BATCH),
             )
             .await
-            .map_err(|e| e.to_string())
-        };
+        });
         match reclaimed.await {
             Ok(deliveries) => {
                 for delivery in deliveries {
@@ -295,11 +278,10 @@ async fn publish_finished(
         }
         let entry_ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
         let results: Vec<ProbeResult> = batch.into_iter().filter_map(|(_, r)| r).collect();
-        keep_trying("publishing results", &mut no_shutdown, || async {
-            let mut connection = redis.get().await.map_err(|e| e.to_string())?;
-            jobs::complete(&mut connection, &keys, partitions, &results, &entry_ids)
-                .await
-                .map_err(|e| e.to_string())
+        keep_trying("publishing results", &mut no_shutdown, || {
+            on_redis(&redis, async |connection| {
+                jobs::complete(connection, &keys, partitions, &results, &entry_ids).await
+            })
         })
         .await;
     }

@@ -73,25 +73,7 @@ pub async fn read(
     count: usize,
     block_ms: usize,
 ) -> Result<Vec<Delivery>, QueueError> {
-    let entries = stream::read_group(
-        connection,
-        &[keys.jobs()],
-        WORKERS_GROUP,
-        consumer,
-        ReadFrom::New,
-        JOB_FIELD,
-        count,
-        block_ms,
-    )
-    .await?;
-    Ok(entries
-        .into_iter()
-        .map(|entry| Delivery {
-            entry_id: entry.id,
-            job: entry.payload,
-            times_delivered: 1,
-        })
-        .collect())
+    read_from(connection, keys, consumer, ReadFrom::New, count, block_ms).await
 }
 
 /// The jobs already delivered to `consumer` and not acknowledged: what a
@@ -102,24 +84,39 @@ pub async fn own_pending(
     consumer: &str,
     count: usize,
 ) -> Result<Vec<Delivery>, QueueError> {
+    read_from(connection, keys, consumer, ReadFrom::OwnPending, count, 0).await
+}
+
+async fn read_from(
+    connection: &mut Connection,
+    keys: &Keys,
+    consumer: &str,
+    from: ReadFrom,
+    count: usize,
+    block_ms: usize,
+) -> Result<Vec<Delivery>, QueueError> {
     let entries = stream::read_group(
         connection,
         &[keys.jobs()],
         WORKERS_GROUP,
         consumer,
-        ReadFrom::OwnPending,
+        from,
         JOB_FIELD,
         count,
-        0,
+        block_ms,
     )
     .await?;
+    // A pending job was delivered at least once before, to the stopped worker.
+    let times_delivered = match from {
+        ReadFrom::New => 1,
+        ReadFrom::OwnPending => 2,
+    };
     Ok(entries
         .into_iter()
         .map(|entry| Delivery {
             entry_id: entry.id,
             job: entry.payload,
-            // At least the delivery before the restart, and this one.
-            times_delivered: 2,
+            times_delivered,
         })
         .collect())
 }

@@ -175,6 +175,24 @@ impl TestApp {
         self.request(Method::POST, path, None).await
     }
 
+    /// Entries waiting in the results streams (published, not yet folded).
+    pub async fn results_waiting(&self) -> usize {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let prefix = upwatch::config::KeyPrefix::parse(&self.key_prefix).unwrap();
+        let keys = upwatch::queue::keys::Keys::new(&prefix);
+        let mut waiting = 0;
+        for stream in keys.all_results(self.settings.partitions) {
+            let len: usize = redis::cmd("XLEN")
+                .arg(stream)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            waiting += len;
+        }
+        waiting
+    }
+
     /// Follows `next_cursor` from `path` (which must already carry a query)
     /// and returns every item of every page, and how many pages there were.
     pub async fn collect_pages(&self, path: &str) -> (Vec<Value>, usize) {

@@ -5,33 +5,14 @@
 use std::time::Duration;
 
 use serde_json::json;
-use upwatch::config::{KeyPrefix, RedisUrl};
-use upwatch::queue::keys::Keys;
 
 use crate::health::ThrowawayRedis;
-use crate::helpers::{TestApp, redis_url, spawn_pipeline, wait_for};
+use crate::helpers::{TestApp, spawn_pipeline, wait_for};
 use crate::pipeline::{register, results, wait_for_results};
 use crate::postgres_outage::ThrowawayPostgres;
 use crate::target::Target;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Entries waiting in the results streams.
-async fn results_waiting(app: &TestApp) -> usize {
-    let pool = upwatch::queue::pool(&RedisUrl::parse(&redis_url()).unwrap(), 1).unwrap();
-    let keys = Keys::new(&KeyPrefix::parse(&app.key_prefix).unwrap());
-    let mut connection = pool.get().await.unwrap();
-    let mut waiting = 0;
-    for stream in keys.all_results(app.settings.partitions) {
-        let len: usize = redis::cmd("XLEN")
-            .arg(stream)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        waiting += len;
-    }
-    waiting
-}
 
 /// How many results the API lists, or `None` while it answers 503.
 async fn stored_results(app: &TestApp, id: &str) -> Option<usize> {
@@ -56,7 +37,7 @@ async fn results_probed_while_postgres_is_down_are_stored_when_it_returns() {
     })
     .await;
     wait_for("results to wait in Redis", PATIENCE, || async {
-        (results_waiting(&app).await > 0).then_some(())
+        (app.results_waiting().await > 0).then_some(())
     })
     .await;
     let probed_during_outage = target.hits();

@@ -196,17 +196,7 @@ async fn a_duplicate_result_is_stored_once_and_folded_once() {
     .unwrap();
 
     wait_for("the results streams to be folded", PATIENCE, || async {
-        let mut connection = pool.get().await.unwrap();
-        let mut left = 0;
-        for stream in keys.all_results(app.settings.partitions) {
-            let len: usize = redis::cmd("XLEN")
-                .arg(stream)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-            left += len;
-        }
-        (left == 0).then_some(())
+        (app.results_waiting().await == 0).then_some(())
     })
     .await;
     assert_eq!(results(&app, &id).await.len(), 1);
