@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "database_url",
     "redis_url",
     "bind",
@@ -39,6 +39,7 @@ const KEYS: [&str; 12] = [
     "partitions",
     "reclaim_after_ms",
     "instance",
+    "feed_buffer",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -67,6 +68,9 @@ pub struct Settings {
     /// This process's name in the consumer groups: stable across restarts, so
     /// a restarted process first finishes what it had taken.
     pub instance: InstanceName,
+    /// How many live transitions a WebSocket client may fall behind before it
+    /// is dropped.
+    pub feed_buffer: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -84,6 +88,7 @@ impl fmt::Debug for Settings {
             .field("partitions", &self.partitions)
             .field("reclaim_after", &self.reclaim_after)
             .field("instance", &self.instance)
+            .field("feed_buffer", &self.feed_buffer)
             .finish()
     }
 }
@@ -161,6 +166,13 @@ impl Settings {
             3_600_000,
         )?);
 
+        let feed_buffer = usize::try_from(parse_integer(
+            "feed_buffer",
+            &parsed("feed_buffer", "10000")?,
+            10,
+            1_000_000,
+        )?)
+        .map_err(|_| SettingError::new("UPWATCH_FEED_BUFFER", "too large"))?;
         let instance = match raw("instance")? {
             Some(name) => InstanceName::parse(&name)?,
             None => InstanceName::from_hostname(),
@@ -179,6 +191,7 @@ impl Settings {
             partitions,
             reclaim_after,
             instance,
+            feed_buffer,
         })
     }
 }
@@ -531,6 +544,7 @@ mod tests {
         assert_eq!(settings.worker_concurrency, 512);
         assert_eq!(settings.partitions, 64);
         assert_eq!(settings.reclaim_after, Duration::from_millis(65_000));
+        assert_eq!(settings.feed_buffer, 10_000);
         assert!(!settings.instance.as_str().is_empty());
     }
 
@@ -569,6 +583,7 @@ mod tests {
             ("UPWATCH_RECLAIM_AFTER_MS", "ten"),
             ("UPWATCH_INSTANCE", "has space"),
             ("UPWATCH_INSTANCE", ""),
+            ("UPWATCH_FEED_BUFFER", "5"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();

@@ -3,6 +3,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod domain;
+pub mod feed;
 pub mod probe;
 pub mod queue;
 pub mod retry;

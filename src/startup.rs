@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use actix::Actor;
 use tokio::task::JoinHandle;
 
+use crate::actors::broadcaster::{self, Broadcaster};
 use crate::actors::folder::{self, FolderConfig};
 use crate::actors::registry::{self, Registry};
 use crate::actors::worker::{self, WorkerConfig};
@@ -57,6 +58,7 @@ impl Application {
         queue::wait_until_ready(&redis, settings.startup_timeout).await?;
 
         let (shutdown, stopping) = shutdown_channel();
+        let stopping_api = stopping.clone();
         let keys = Keys::new(&settings.key_prefix);
         let instance = settings.instance.as_str();
         let mut tasks = Vec::new();
@@ -110,7 +112,20 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.bind.as_str()).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let server = api::server(listener, AppState { pg, redis }).map_err(bind_error)?;
+        let broadcaster = Broadcaster::default().start();
+        tasks.push(broadcaster::tail(
+            redis.clone(),
+            Keys::new(&settings.key_prefix),
+            broadcaster.clone(),
+            stopping_api,
+        ));
+        let state = AppState {
+            pg,
+            redis,
+            broadcaster,
+            feed_buffer: settings.feed_buffer,
+        };
+        let server = api::server(listener, state).map_err(bind_error)?;
         tracing::info!(port, roles = %settings.roles, "upwatch is serving");
         Ok(Self {
             port: Some(port),

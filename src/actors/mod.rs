@@ -1,10 +1,12 @@
 //! The moving parts of the probe pipeline: monitor actors under a registry,
 //! the job emitter, workers, and the folder.
 
+pub mod broadcaster;
 pub mod emitter;
 pub mod folder;
 pub mod monitor;
 pub mod registry;
+pub mod session;
 pub mod worker;
 
 use std::future::Future;

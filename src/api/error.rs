@@ -82,6 +82,14 @@ impl ApiError {
         )
     }
 
+    pub fn upgrade_required() -> Self {
+        Self::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "this endpoint speaks WebSocket: send an Upgrade: websocket request",
+        )
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

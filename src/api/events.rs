@@ -12,15 +12,9 @@ use crate::store::event_log::{self, EventQuery};
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;
-    let after_seq = match (query.single("cursor")?, query.single("after_seq")?) {
-        (Some(raw), _) => cursor::decode_seq(raw)?,
-        (None, Some(raw)) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::validation(
-                "after_seq",
-                format!("must be a whole number ≥ 0, got `{raw}`"),
-            )
-        })?,
-        (None, None) => 0,
+    let after_seq = match query.single("cursor")? {
+        Some(raw) => cursor::decode_seq(raw)?,
+        None => query.after_seq()?.unwrap_or(0),
     };
     let client = state.db("reading the event log").await?;
     let page = page(&client, None, after_seq, limit).await?;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use crate::domain::Tag;
 
 /// Bodies above this many bytes are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -128,6 +129,27 @@ impl QueryParams {
     }
 
     /// `limit`: 1–1000, 100 when absent.
+    /// `after_seq`: a whole number ≥ 0, if given.
+    pub fn after_seq(&self) -> Result<Option<i64>, ApiError> {
+        self.single("after_seq")?
+            .map(|raw| {
+                raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::validation(
+                        "after_seq",
+                        format!("must be a whole number ≥ 0, got `{raw}`"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// Every `tag` given (repeatable).
+    pub fn tags(&self) -> Result<Vec<Tag>, ApiError> {
+        self.all("tag")
+            .map(|raw| Tag::parse(raw).map_err(|e| ApiError::validation("tag", e.0)))
+            .collect()
+    }
+
     pub fn limit(&self) -> Result<i64, ApiError> {
         match self.single("limit")? {
             None => Ok(100),
@@ -148,6 +170,13 @@ impl QueryParams {
 /// A monitor id from the path; anything that is not a UUID names no monitor.
 pub fn monitor_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("no monitor with this id"))
+}
+
+/// A monitor id given as a query parameter: a malformed one is the client's
+/// mistake to fix (422), not an unknown monitor.
+pub fn monitor_id_param(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::validation("monitor_id", format!("must be a UUID, got `{raw}`")))
 }
 
 /// The version an `If-Match` header demands: `3`, `"3"` or `W/"3"`; `*` or no

@@ -5,6 +5,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod monitors;
 pub mod request_log;
 
@@ -14,6 +15,9 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, ResponseError, web};
 
+use actix::Addr;
+
+use crate::actors::broadcaster::Broadcaster;
 use crate::queue::RedisPool;
 use crate::store::{Pool, StoreError};
 use error::ApiError;
@@ -23,6 +27,10 @@ use error::ApiError;
 pub struct AppState {
     pub pg: Pool,
     pub redis: RedisPool,
+    /// Fans live transitions out to this process's WebSocket sessions.
+    pub broadcaster: Addr<Broadcaster>,
+    /// Live transitions a WebSocket client may fall behind before it is dropped.
+    pub feed_buffer: usize,
 }
 
 impl AppState {
@@ -72,7 +80,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
                 .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
                 .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
-                .service(resource("/events", "GET").get(events::list)),
+                .service(resource("/events", "GET").get(events::list))
+                .service(resource("/ws", "GET").get(live::connect)),
         );
 }
 

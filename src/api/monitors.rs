@@ -7,7 +7,7 @@ use super::AppState;
 use super::dto::{MonitorResponse, Page, ResultResponse, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
-use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status, Tag};
+use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status};
 use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
@@ -39,10 +39,7 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;
-    let tags = query
-        .all("tag")
-        .map(|raw| Tag::parse(raw).map_err(|e| ApiError::validation("tag", e.0)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = query.tags()?;
     let status = query
         .single("status")?
         .map(|raw| Status::parse(raw).map_err(|e| ApiError::validation("status", e.0)))

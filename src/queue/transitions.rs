@@ -2,56 +2,17 @@
 //! live feed sends to clients, capped so Redis memory stays bounded (the event
 //! log keeps everything).
 
-use deadpool_redis::Connection;
-use deadpool_redis::redis;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use uuid::Uuid;
-
 use super::keys::Keys;
-use super::stream::{self, QueueError, redis_error};
-use crate::domain::Status;
-use crate::store::folding::RecordedTransition;
+use super::stream::{self, Entry, QueueError, redis_error};
+pub use crate::feed::TransitionMessage;
+use deadpool_redis::Connection;
+use deadpool_redis::redis::{self, AsyncCommands};
 
 /// The stream field that holds a transition, as JSON.
 pub const TRANSITION_FIELD: &str = "transition";
 
 /// About how many transitions the stream keeps.
 pub const MAX_LEN: usize = 100_000;
-
-/// One transition as the live feed shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransitionMessage {
-    /// The `status_changed` event's global sequence number.
-    pub seq: i64,
-    pub monitor_id: Uuid,
-    pub name: String,
-    pub from: Status,
-    pub to: Status,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub reason: String,
-    pub latency_ms: i32,
-    pub http_status: Option<i32>,
-    pub error: Option<String>,
-}
-
-impl From<&RecordedTransition> for TransitionMessage {
-    fn from(t: &RecordedTransition) -> Self {
-        Self {
-            seq: t.seq,
-            monitor_id: t.monitor_id,
-            name: t.name.clone(),
-            from: t.change.from,
-            to: t.change.to,
-            at: t.change.checked_at,
-            reason: t.change.reason.clone(),
-            latency_ms: t.change.latency_ms,
-            http_status: t.change.http_status,
-            error: t.change.error.clone(),
-        }
-    }
-}
 
 /// Appends `transitions` in one pipeline.
 pub async fn publish(
@@ -77,4 +38,48 @@ pub async fn publish(
         .query_async::<()>(connection)
         .await
         .map_err(redis_error("publishing transitions"))
+}
+
+/// The id of the newest transition in the stream, or `0-0` when it is empty:
+/// where a reader that wants only what comes next starts.
+pub async fn newest_id(connection: &mut Connection, keys: &Keys) -> Result<String, QueueError> {
+    let newest: Vec<redis::streams::StreamId> = redis::cmd("XREVRANGE")
+        .arg(keys.transitions())
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async::<redis::streams::StreamRangeReply>(connection)
+        .await
+        .map_err(redis_error("reading the newest transition"))?
+        .ids;
+    Ok(newest
+        .into_iter()
+        .next()
+        .map_or_else(|| "0-0".to_owned(), |entry| entry.id))
+}
+
+/// Up to `count` transitions after the entry `after_id`, waiting at most
+/// `block_ms` for the first. Every reader sees every transition (no group).
+pub async fn read_after(
+    connection: &mut Connection,
+    keys: &Keys,
+    after_id: &str,
+    count: usize,
+    block_ms: usize,
+) -> Result<Vec<Entry<TransitionMessage>>, QueueError> {
+    let stream = keys.transitions();
+    let options = redis::streams::StreamReadOptions::default()
+        .count(count)
+        .block(block_ms);
+    let reply: Option<redis::streams::StreamReadReply> = connection
+        .xread_options(&[&stream], &[after_id], &options)
+        .await
+        .map_err(redis_error("reading transitions"))?;
+    Ok(reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|key| key.ids)
+        .map(|entry| stream::decode(stream.clone(), entry, TRANSITION_FIELD))
+        .collect())
 }

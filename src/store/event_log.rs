@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use super::folding::RecordedTransition;
 use super::{DbContext, StoreError};
-use crate::domain::{MonitorEvent, RecordedEvent};
+use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
 
 /// Key of the transaction-level advisory lock every append takes first.
 ///
@@ -192,4 +193,44 @@ pub async fn configured_after(
         }
     }
     Ok((changed, read_up_to))
+}
+
+/// `status_changed` events after `after_seq`, oldest first, of the monitors
+/// among `monitor_ids` (all when empty) that carry every one of `tags`, with
+/// each monitor's current name and tags.
+pub async fn transitions_after(
+    client: &impl GenericClient,
+    after_seq: i64,
+    monitor_ids: &[Uuid],
+    tags: &[&str],
+    limit: i64,
+) -> Result<Vec<RecordedTransition>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT e.seq, e.monitor_id, e.data, e.recorded_at, m.name, m.tags
+             FROM events e JOIN monitors m ON m.id = e.monitor_id
+             WHERE e.type = 'status_changed' AND e.seq > $1
+               AND (cardinality($2::uuid[]) = 0 OR e.monitor_id = ANY($2))
+               AND m.tags @> $3::text[]
+             ORDER BY e.seq
+             LIMIT $4",
+            &[&after_seq, &monitor_ids, &tags, &limit],
+        )
+        .await
+        .context("reading transitions from the event log")?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.get("seq");
+            let change: StatusChange = serde_json::from_value(row.get("data"))
+                .map_err(|e| StoreError::Corrupt(format!("event {seq} (status_changed): {e}")))?;
+            Ok(RecordedTransition {
+                seq,
+                monitor_id: row.get("monitor_id"),
+                name: row.get("name"),
+                tags: row.get("tags"),
+                change,
+                recorded_at: row.get("recorded_at"),
+            })
+        })
+        .collect()
 }

@@ -20,6 +20,7 @@ pub struct RecordedTransition {
     pub seq: i64,
     pub monitor_id: Uuid,
     pub name: String,
+    pub tags: Vec<String>,
     pub change: StatusChange,
     pub recorded_at: OffsetDateTime,
 }
@@ -108,6 +109,7 @@ async fn fold_one(
         seq,
         monitor_id: target.id,
         name: target.name.clone(),
+        tags: target.tags.clone(),
         change,
         recorded_at: recorded.recorded_at,
     }))

@@ -208,6 +208,7 @@ fn from_row(row: &Row) -> Result<MonitorView, StoreError> {
 pub struct FoldTarget {
     pub id: Uuid,
     pub name: String,
+    pub tags: Vec<String>,
     pub thresholds: Thresholds,
     pub active: bool,
     pub version: i64,
@@ -224,7 +225,7 @@ pub async fn lock_fold_targets(
 ) -> Result<Vec<FoldTarget>, StoreError> {
     let rows = tx
         .query(
-            "SELECT id, name, failure_threshold, recovery_threshold, paused, deleted, version,
+            "SELECT id, name, tags, failure_threshold, recovery_threshold, paused, deleted, version,
                     status, status_since, consecutive_successes, consecutive_failures,
                     newest_folded_at, last_checked_at, last_latency_ms
              FROM monitors WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -246,6 +247,7 @@ pub async fn lock_fold_targets(
             Ok(FoldTarget {
                 id,
                 name: row.get("name"),
+                tags: row.get("tags"),
                 thresholds: Thresholds {
                     failure: threshold("failure_threshold")?,
                     recovery: threshold("recovery_threshold")?,

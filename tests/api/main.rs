@@ -5,6 +5,7 @@ mod event_log;
 mod health;
 mod helpers;
 mod jobs_stream;
+mod live_feed;
 mod monitors;
 mod pagination;
 mod pipeline;

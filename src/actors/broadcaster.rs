@@ -1,0 +1,175 @@
+//! The broadcaster: one per API process. A task tails the transitions stream
+//! (every API process sees every transition) and hands each to the actor,
+//! which passes it to the sessions whose filters match. A session whose
+//! mailbox is full is dropped and told why: a slow client never slows the
+//! broadcaster or the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::dev::SendError;
+use actix::{Actor, Addr, Context, Handler, Message, Recipient};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{Shutdown, on_redis};
+use crate::feed::{Filter, TransitionMessage};
+use crate::queue::RedisPool;
+use crate::queue::keys::Keys;
+use crate::queue::transitions;
+
+/// Transitions read from Redis per round trip, at most.
+const READ_BATCH: usize = 500;
+/// Under the Redis client's 500 ms response timeout.
+const READ_BLOCK_MS: usize = 200;
+
+/// A live transition for a session.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Push(pub Arc<TransitionMessage>);
+
+/// Tells a session it fell too far behind and is being dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TooSlow;
+
+struct Subscriber {
+    filter: Filter,
+    push: Recipient<Push>,
+    too_slow: Recipient<TooSlow>,
+}
+
+#[derive(Default)]
+pub struct Broadcaster {
+    sessions: HashMap<Uuid, Subscriber>,
+}
+
+impl Actor for Broadcaster {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub id: Uuid,
+    pub filter: Filter,
+    pub push: Recipient<Push>,
+    pub too_slow: Recipient<TooSlow>,
+}
+
+impl Handler<Subscribe> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, subscribe: Subscribe, _: &mut Self::Context) {
+        self.sessions.insert(
+            subscribe.id,
+            Subscriber {
+                filter: subscribe.filter,
+                push: subscribe.push,
+                too_slow: subscribe.too_slow,
+            },
+        );
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub Uuid);
+
+impl Handler<Unsubscribe> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, Unsubscribe(id): Unsubscribe, _: &mut Self::Context) {
+        self.sessions.remove(&id);
+    }
+}
+
+/// Transitions read from the stream, in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish(pub Vec<TransitionMessage>);
+
+impl Handler<Publish> for Broadcaster {
+    type Result = ();
+
+    fn handle(&mut self, Publish(batch): Publish, _: &mut Self::Context) {
+        for transition in batch {
+            let transition = Arc::new(transition);
+            self.sessions.retain(|id, session| {
+                if !session.filter.matches(&transition) {
+                    return true;
+                }
+                match session.push.try_send(Push(transition.clone())) {
+                    Ok(()) => true,
+                    Err(SendError::Full(_)) => {
+                        tracing::warn!(session = %id, "live feed client too slow; dropping it");
+                        session.too_slow.do_send(TooSlow);
+                        false
+                    }
+                    Err(SendError::Closed(_)) => false,
+                }
+            });
+        }
+    }
+}
+
+/// How many sessions are subscribed (for tests and metrics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSessions;
+
+impl Handler<CountSessions> for Broadcaster {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountSessions, _: &mut Self::Context) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// Tails the transitions stream into the broadcaster until shutdown.
+pub fn tail(
+    redis: RedisPool,
+    keys: Keys,
+    broadcaster: Addr<Broadcaster>,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let mut after: Option<String> = None;
+        while !shutdown.is_requested() {
+            let read = on_redis(&redis, async |connection| {
+                let from = match &after {
+                    Some(id) => id.clone(),
+                    None => transitions::newest_id(connection, &keys).await?,
+                };
+                let entries =
+                    transitions::read_after(connection, &keys, &from, READ_BATCH, READ_BLOCK_MS)
+                        .await?;
+                Ok((from, entries))
+            })
+            .await;
+            match read {
+                Ok((from, entries)) => {
+                    after = Some(entries.last().map_or(from, |entry| entry.id.clone()));
+                    let batch: Vec<TransitionMessage> = entries
+                        .into_iter()
+                        .filter_map(|entry| match entry.payload {
+                            Ok(transition) => Some(transition),
+                            Err(reason) => {
+                                tracing::error!(entry_id = %entry.id, reason = %reason, "unreadable transition skipped");
+                                None
+                            }
+                        })
+                        .collect();
+                    if !batch.is_empty() {
+                        broadcaster.do_send(Publish(batch));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot read transitions; retrying");
+                    shutdown.sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    })
+}
