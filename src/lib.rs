@@ -6,6 +6,7 @@ pub mod domain;
 pub mod feed;
 pub mod probe;
 pub mod queue;
+pub mod replay;
 pub mod retry;
 pub mod startup;
 pub mod store;

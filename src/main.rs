@@ -3,8 +3,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use upwatch::api::dto::StateResponse;
 use upwatch::check;
 use upwatch::config::Settings;
+use upwatch::domain::audit::AuditState;
+use upwatch::replay::ReplayOptions;
 use upwatch::startup::{self, Application};
 use upwatch::telemetry;
 
@@ -26,6 +29,18 @@ enum Command {
     },
     /// Apply database migrations, then exit.
     Migrate,
+    /// Fold the event log and print each monitor's rebuilt state as JSON lines.
+    Replay {
+        /// Only this monitor (its id).
+        #[arg(long)]
+        monitor: Option<String>,
+        /// Only events recorded up to this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Compare with the projection; exit 1 naming every monitor that differs.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Probe one URL now, print the result as JSON; exit 0 if up, 1 if down.
     Check {
         /// Absolute http or https URL.
@@ -44,6 +59,20 @@ fn main() -> ExitCode {
     if let Command::Check { url, timeout_ms } = &cli.command {
         return check(url, *timeout_ms);
     }
+    let replay_options = match &cli.command {
+        Command::Replay {
+            monitor,
+            until,
+            verify,
+        } => match replay_options(monitor.as_deref(), until.as_deref(), *verify) {
+            Ok(options) => Some(options),
+            Err(message) => {
+                eprintln!("upwatch: {message}");
+                return ExitCode::from(EXIT_BAD_SETTING);
+            }
+        },
+        _ => None,
+    };
     let roles = match &cli.command {
         Command::Serve { roles } => roles.as_deref(),
         _ => None,
@@ -73,6 +102,33 @@ fn main() -> ExitCode {
                     upwatch::store::migrations::latest_known_version()
                 );
                 Ok(())
+            }
+            Command::Replay { .. } => {
+                let options = replay_options.unwrap_or_default();
+                let mismatches = startup::replay(&settings, options, |state| {
+                    println!("{}", replay_line(state, options.until));
+                })
+                .await?;
+                for mismatch in &mismatches {
+                    eprintln!(
+                        "upwatch: monitor {} differs from its projection: {}",
+                        mismatch.monitor_id,
+                        mismatch.differences.join("; ")
+                    );
+                }
+                if mismatches.is_empty() {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "{} monitor(s) differ from the log: {}",
+                        mismatches.len(),
+                        mismatches
+                            .iter()
+                            .map(|m| m.monitor_id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
             }
             Command::Check { .. } => Ok(()),
         }
@@ -115,4 +171,40 @@ fn check(url: &str, timeout_ms: i64) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn replay_options(
+    monitor: Option<&str>,
+    until: Option<&str>,
+    verify: bool,
+) -> Result<ReplayOptions, String> {
+    let monitor_id = monitor
+        .map(|raw| {
+            uuid::Uuid::parse_str(raw)
+                .map_err(|_| format!("--monitor must be a monitor id, got `{raw}`"))
+        })
+        .transpose()?;
+    let until = until
+        .map(|raw| {
+            time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    format!(
+                        "--until must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got `{raw}`"
+                    )
+                })
+        })
+        .transpose()?;
+    if verify && until.is_some() {
+        return Err("--verify compares with the projection as it is now; it cannot be combined with --until".to_owned());
+    }
+    Ok(ReplayOptions {
+        monitor_id,
+        until,
+        verify,
+    })
+}
+
+fn replay_line(state: &AuditState, until: Option<time::OffsetDateTime>) -> String {
+    serde_json::to_string(&StateResponse::new(state, until))
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode: {e}\"}}"))
 }

@@ -13,9 +13,11 @@ use crate::actors::worker::{self, WorkerConfig};
 use crate::actors::{ShutdownTrigger, emitter, shutdown_channel};
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
+use crate::domain::audit::AuditState;
 use crate::probe::{Prober, ProberError};
 use crate::queue::keys::Keys;
 use crate::queue::{self, RedisError};
+use crate::replay::{self, Mismatch, ReplayError, ReplayOptions};
 use crate::store::database::{self, ConnectError};
 use crate::store::migrations::{self, MigrationError};
 
@@ -29,6 +31,8 @@ pub enum StartupError {
     Redis(#[from] RedisError),
     #[error(transparent)]
     Prober(#[from] ProberError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -176,4 +180,16 @@ async fn shutdown_signal() -> std::io::Result<()> {
 pub async fn migrate(settings: &Settings) -> Result<Vec<i32>, StartupError> {
     database::prepare_database(&settings.database, settings.startup_timeout).await?;
     Ok(migrations::run(&settings.database).await?)
+}
+
+/// `upwatch replay`: replays the log (see `crate::replay`), handing each
+/// rebuilt monitor to `each`; returns the monitors that differ when verifying.
+pub async fn replay(
+    settings: &Settings,
+    options: ReplayOptions,
+    each: impl FnMut(&AuditState),
+) -> Result<Vec<Mismatch>, StartupError> {
+    database::prepare_database(&settings.database, settings.startup_timeout).await?;
+    let pool = database::pool(&settings.database, 1)?;
+    Ok(replay::replay(&pool, options, each).await?)
 }

@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::json_kind;
-use crate::domain::ProbeResult;
+use crate::domain::audit::AuditState;
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
     MonitorUrl, Tags, Threshold, TimeoutMs,
 };
+use crate::domain::{MonitorConfig, ProbeResult};
 use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
 
@@ -129,10 +130,9 @@ fn integer(field: &'static str, value: &Value) -> Result<i64, ApiError> {
     }
 }
 
-/// A monitor, as every endpoint returns it.
+/// A monitor's writable fields, as responses show them.
 #[derive(Debug, Serialize)]
-pub struct MonitorResponse {
-    pub id: Uuid,
+pub struct ConfigResponse {
     pub name: String,
     pub url: String,
     pub method: &'static str,
@@ -142,6 +142,30 @@ pub struct MonitorResponse {
     pub failure_threshold: u8,
     pub recovery_threshold: u8,
     pub tags: Vec<String>,
+}
+
+impl From<&MonitorConfig> for ConfigResponse {
+    fn from(c: &MonitorConfig) -> Self {
+        Self {
+            name: c.name.as_ref().to_owned(),
+            url: c.url.as_ref().to_owned(),
+            method: c.method.as_str(),
+            interval_seconds: c.interval_seconds.get(),
+            timeout_ms: c.timeout_ms.get(),
+            expected_status: c.expected_status.as_ref().map(|s| s.codes().to_vec()),
+            failure_threshold: c.failure_threshold.get(),
+            recovery_threshold: c.recovery_threshold.get(),
+            tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),
+        }
+    }
+}
+
+/// A monitor, as every endpoint returns it.
+#[derive(Debug, Serialize)]
+pub struct MonitorResponse {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub config: ConfigResponse,
     pub paused: bool,
     pub status: &'static str,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -159,23 +183,53 @@ pub struct MonitorResponse {
 impl From<&MonitorView> for MonitorResponse {
     fn from(view: &MonitorView) -> Self {
         let m = &view.monitor;
-        let c = &m.config;
         Self {
             id: m.id,
-            name: c.name.as_ref().to_owned(),
-            url: c.url.as_ref().to_owned(),
-            method: c.method.as_str(),
-            interval_seconds: c.interval_seconds.get(),
-            timeout_ms: c.timeout_ms.get(),
-            expected_status: c.expected_status.as_ref().map(|s| s.codes().to_vec()),
-            failure_threshold: c.failure_threshold.get(),
-            recovery_threshold: c.recovery_threshold.get(),
-            tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),
+            config: ConfigResponse::from(&m.config),
             paused: m.paused,
             status: view.health.status.as_str(),
             status_since: view.health.status_since,
             last_checked_at: view.health.last_checked_at,
             last_latency_ms: view.health.last_latency_ms,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        }
+    }
+}
+
+/// A monitor as the event log says it was at `at` (the audit view, and each
+/// line of `upwatch replay`).
+#[derive(Debug, Serialize)]
+pub struct StateResponse {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    pub config: ConfigResponse,
+    pub paused: bool,
+    pub deleted: bool,
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub status_since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+impl StateResponse {
+    pub fn new(state: &AuditState, at: Option<OffsetDateTime>) -> Self {
+        let m = &state.monitor;
+        Self {
+            id: m.id,
+            at,
+            config: ConfigResponse::from(&m.config),
+            paused: m.paused,
+            deleted: m.deleted,
+            status: state.status.as_str(),
+            status_since: state.status_since,
             created_at: m.created_at,
             updated_at: m.updated_at,
             version: m.version,

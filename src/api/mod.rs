@@ -80,6 +80,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
                 .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
                 .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
+                .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
                 .service(resource("/events", "GET").get(events::list))
                 .service(resource("/ws", "GET").get(live::connect)),
         );

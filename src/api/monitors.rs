@@ -1,17 +1,19 @@
-//! `/api/v1/monitors`: register, list, read, update, delete, pause, resume.
+//! `/api/v1/monitors`: register, list, read, update, delete, pause, resume,
+//! and each monitor's events, results and audit state.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
-use super::dto::{MonitorResponse, Page, ResultResponse, parse_changes};
+use super::dto::{MonitorResponse, Page, ResultResponse, StateResponse, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
+use crate::domain::audit::AuditState;
 use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status};
-use crate::store::event_log;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::registry;
 use crate::store::results::{self, ResultQuery};
+use crate::store::{StoreError, event_log};
 
 fn monitor_response(status: StatusCode, view: &MonitorView) -> HttpResponse {
     monitor_builder(status, view).json(MonitorResponse::from(view))
@@ -207,4 +209,24 @@ pub async fn results(
         ResultResponse::from,
     );
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The audit view: the monitor rebuilt from its events recorded up to `at`
+/// (default now), never from the projection.
+pub async fn state(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = monitor_id(&path)?;
+    let query = QueryParams::from_request(&req)?;
+    let at = query
+        .time("at")?
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    let client = state.db("rebuilding a monitor's state").await?;
+    let history = event_log::history_until(&client, id, Some(at)).await?;
+    let rebuilt = AuditState::replay(&history)
+        .map_err(|e| StoreError::Corrupt(format!("replaying monitor {id}: {e}")))?
+        .ok_or_else(|| ApiError::not_found("no such monitor at this time"))?;
+    Ok(HttpResponse::Ok().json(StateResponse::new(&rebuilt, Some(at))))
 }

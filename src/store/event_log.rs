@@ -234,3 +234,88 @@ pub async fn transitions_after(
         })
         .collect()
 }
+
+/// A slice of the log in (monitor, per-monitor sequence) order: how a replay
+/// walks it one monitor after another without holding it all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MonitorScan {
+    /// Continue after this (monitor id, monitor_seq).
+    pub after: Option<(Uuid, i64)>,
+    /// Only this monitor.
+    pub monitor_id: Option<Uuid>,
+    /// Only events recorded at or before this time.
+    pub until: Option<OffsetDateTime>,
+    pub limit: i64,
+}
+
+pub async fn scan_by_monitor(
+    client: &impl GenericClient,
+    scan: MonitorScan,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let (after_id, after_seq) = scan.after.unzip();
+    let rows = client
+        .query(
+            "SELECT seq, monitor_id, monitor_seq, type, data, recorded_at
+             FROM events
+             WHERE ($1::uuid IS NULL OR (monitor_id, monitor_seq) > ($1, $2::bigint))
+               AND ($3::uuid IS NULL OR monitor_id = $3)
+               AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+             ORDER BY monitor_id, monitor_seq
+             LIMIT $5",
+            &[
+                &after_id,
+                &after_seq,
+                &scan.monitor_id,
+                &scan.until,
+                &scan.limit,
+            ],
+        )
+        .await
+        .context("reading the event log by monitor")?;
+    rows.iter()
+        .map(|row| {
+            to_recorded(&StoredEvent {
+                seq: row.get("seq"),
+                monitor_id: row.get("monitor_id"),
+                monitor_seq: row.get("monitor_seq"),
+                event_type: row.get("type"),
+                data: row.get("data"),
+                recorded_at: row.get("recorded_at"),
+            })
+        })
+        .collect()
+}
+
+/// One monitor's history up to `until` (everything when `None`), oldest first.
+pub async fn history_until(
+    client: &impl GenericClient,
+    monitor_id: Uuid,
+    until: Option<OffsetDateTime>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    scan_by_monitor(
+        client,
+        MonitorScan {
+            monitor_id: Some(monitor_id),
+            until,
+            limit: i64::MAX,
+            ..MonitorScan::default()
+        },
+    )
+    .await
+}
+
+/// Monitors in the projection that the log knows nothing of.
+pub async fn projection_without_events(
+    client: &impl GenericClient,
+) -> Result<Vec<Uuid>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT id FROM monitors m
+             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.monitor_id = m.id)
+             ORDER BY id",
+            &[],
+        )
+        .await
+        .context("looking for projection rows without events")?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod concurrency;
 mod event_log;
 mod health;
