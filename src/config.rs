@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "database_url",
     "redis_url",
     "bind",
@@ -40,6 +40,7 @@ const KEYS: [&str; 13] = [
     "reclaim_after_ms",
     "instance",
     "feed_buffer",
+    "lease_seconds",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -71,6 +72,8 @@ pub struct Settings {
     /// How many live transitions a WebSocket client may fall behind before it
     /// is dropped.
     pub feed_buffer: usize,
+    /// How long a scheduler's or folder's partition lease lasts unrenewed.
+    pub lease: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -89,6 +92,7 @@ impl fmt::Debug for Settings {
             .field("reclaim_after", &self.reclaim_after)
             .field("instance", &self.instance)
             .field("feed_buffer", &self.feed_buffer)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -173,6 +177,12 @@ impl Settings {
             1_000_000,
         )?)
         .map_err(|_| SettingError::new("UPWATCH_FEED_BUFFER", "too large"))?;
+        let lease = Duration::from_secs(parse_integer(
+            "lease_seconds",
+            &parsed("lease_seconds", "10")?,
+            1,
+            300,
+        )?);
         let instance = match raw("instance")? {
             Some(name) => InstanceName::parse(&name)?,
             None => InstanceName::from_hostname(),
@@ -192,6 +202,7 @@ impl Settings {
             reclaim_after,
             instance,
             feed_buffer,
+            lease,
         })
     }
 }
@@ -545,6 +556,7 @@ mod tests {
         assert_eq!(settings.partitions, 64);
         assert_eq!(settings.reclaim_after, Duration::from_millis(65_000));
         assert_eq!(settings.feed_buffer, 10_000);
+        assert_eq!(settings.lease, Duration::from_secs(10));
         assert!(!settings.instance.as_str().is_empty());
     }
 
@@ -584,6 +596,7 @@ mod tests {
             ("UPWATCH_INSTANCE", "has space"),
             ("UPWATCH_INSTANCE", ""),
             ("UPWATCH_FEED_BUFFER", "5"),
+            ("UPWATCH_LEASE_SECONDS", "0"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();

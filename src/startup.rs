@@ -5,11 +5,13 @@ use std::net::TcpListener;
 
 use actix::Actor;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::actors::broadcaster::{self, Broadcaster};
 use crate::actors::folder::{self, FolderConfig};
 use crate::actors::registry::{self, Registry};
 use crate::actors::worker::{self, WorkerConfig};
+use crate::actors::leases::{self, LeaseConfig};
 use crate::actors::{ShutdownTrigger, emitter, shutdown_channel};
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
@@ -66,11 +68,26 @@ impl Application {
         let keys = Keys::new(&settings.key_prefix);
         let instance = settings.instance.as_str();
         let mut tasks = Vec::new();
+        // Unique per process: two processes never share a lease.
+        let member = format!("{instance}-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let lease_config = |role| LeaseConfig {
+            role,
+            member: member.clone(),
+            partitions: settings.partitions,
+            lease: settings.lease,
+        };
         if settings.roles.contains(Role::Scheduler) {
+            let (owned, leasing) = leases::spawn(
+                redis.clone(),
+                keys.clone(),
+                lease_config("scheduler"),
+                stopping.clone(),
+            );
             let (jobs, emitting) = emitter::spawn(redis.clone(), keys.clone(), stopping.clone());
-            let registry = Registry::new(jobs).start();
-            tasks.push(registry::watch(pg.clone(), registry, stopping.clone()));
+            let registry = Registry::new(jobs, settings.partitions).start();
+            tasks.push(registry::watch(pg.clone(), registry, owned, stopping.clone()));
             tasks.push(emitting);
+            tasks.push(leasing);
         }
         if settings.roles.contains(Role::Worker) {
             let config = WorkerConfig {
@@ -89,17 +106,18 @@ impl Application {
             ));
         }
         if settings.roles.contains(Role::Folder) {
+            let (owned, leasing) = leases::spawn(
+                redis.clone(),
+                keys.clone(),
+                lease_config("folder"),
+                stopping.clone(),
+            );
             let config = FolderConfig {
                 consumer: format!("folder-{instance}"),
                 partitions: settings.partitions,
             };
-            tasks.push(folder::spawn(
-                pg.clone(),
-                redis.clone(),
-                keys,
-                config,
-                stopping,
-            ));
+            tasks.push(folder::spawn(pg.clone(), redis.clone(), keys, config, owned, stopping));
+            tasks.push(leasing);
         }
         if !settings.roles.contains(Role::Api) {
             tracing::info!(roles = %settings.roles, "upwatch is running");

@@ -11,6 +11,7 @@ use actix::{
 };
 use tokio::task::JoinHandle;
 
+use super::leases::Owned;
 use super::{Shutdown, keep_trying, on_redis};
 use crate::domain::ProbeResult;
 use crate::queue::RedisPool;
@@ -75,10 +76,11 @@ pub fn spawn(
     redis: RedisPool,
     keys: Keys,
     config: FolderConfig,
+    owned: Owned,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let folder = Supervisor::start(move |_| Folder { pg });
-    actix_web::rt::spawn(read_and_fold(folder, redis, keys, config, shutdown))
+    actix_web::rt::spawn(read_and_fold(folder, redis, keys, config, owned, shutdown))
 }
 
 async fn read_and_fold(
@@ -86,10 +88,11 @@ async fn read_and_fold(
     redis: RedisPool,
     keys: Keys,
     config: FolderConfig,
+    mut owned: Owned,
     mut shutdown: Shutdown,
 ) {
     tracing::info!(consumer = %config.consumer, partitions = config.partitions, "folder started");
-    let streams = keys.all_results(config.partitions);
+    let mut streams: Vec<String> = Vec::new();
     // After a failed fold, what this folder already read is read again first.
     let mut from = ReadFrom::OwnPending;
     let mut last_reclaim = Instant::now();
@@ -107,6 +110,22 @@ async fn read_and_fold(
                 continue;
             }
             groups_ready = true;
+        }
+        if owned.has_changed().unwrap_or(false) || streams.is_empty() {
+            // Only the partitions this folder holds leases on; newly taken
+            // ones may hold entries a dead folder read: read own pending
+            // first, and reclaim soon.
+            streams = owned
+                .borrow_and_update()
+                .iter()
+                .map(|p| keys.results(*p))
+                .collect();
+            from = ReadFrom::OwnPending;
+            last_reclaim = Instant::now() - RECLAIM_EVERY;
+            if streams.is_empty() {
+                shutdown.sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         }
         let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
         let read = on_redis(&redis, async |connection| {

@@ -1,24 +1,28 @@
-//! The registry keeps one supervised `MonitorActor` per probed monitor. A
-//! watcher task loads every active monitor at start, then follows the event
-//! log, so a change made through any API process reaches the actors.
+//! The registry keeps one supervised `MonitorActor` per probed monitor of the
+//! partitions this instance holds leases on. A watcher task loads every
+//! active monitor at start, then follows the event log, so a change made
+//! through any API process reaches the owning scheduler.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Handler, Message, Supervisor};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::emitter::JobSender;
+use super::leases::Owned;
 use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
 use super::{Shutdown, keep_trying};
-use crate::domain::Monitor;
+use crate::domain::{Monitor, partition_of};
 use crate::store::{Pool, StoreError, event_log, monitors};
 
 /// How often the event log is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
 /// Events read per check.
 const WATCH_BATCH: i64 = 500;
+/// How often the whole set of active monitors is reloaded, as a safety net.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
 struct Running {
     plan: ProbePlan,
@@ -27,19 +31,38 @@ struct Running {
 
 pub struct Registry {
     jobs: JobSender,
+    partitions: u16,
+    /// Every active monitor, owned partition or not.
+    known: HashMap<Uuid, Monitor>,
+    /// The partitions this instance schedules (its leases).
+    owned: BTreeSet<u16>,
     running: HashMap<Uuid, Running>,
 }
 
 impl Registry {
-    pub fn new(jobs: JobSender) -> Self {
+    pub fn new(jobs: JobSender, partitions: u16) -> Self {
         Self {
             jobs,
+            partitions,
+            known: HashMap::new(),
+            owned: BTreeSet::new(),
             running: HashMap::new(),
         }
     }
 
+    fn remember(&mut self, monitor: &Monitor) {
+        if monitor.is_active() {
+            self.known.insert(monitor.id, monitor.clone());
+        } else {
+            self.known.remove(&monitor.id);
+        }
+    }
+
     fn sync(&mut self, monitor: &Monitor) {
-        if !monitor.is_active() {
+        let ours = self
+            .owned
+            .contains(&partition_of(monitor.id, self.partitions));
+        if !monitor.is_active() || !ours {
             if let Some(stopped) = self.running.remove(&monitor.id) {
                 stopped.actor.do_send(Retire);
                 tracing::info!(monitor_id = %monitor.id, "monitor stopped");
@@ -78,14 +101,16 @@ impl Handler<LoadAll> for Registry {
     type Result = ();
 
     fn handle(&mut self, LoadAll(monitors): LoadAll, _: &mut Self::Context) {
-        let keep: std::collections::HashSet<Uuid> = monitors.iter().map(|m| m.id).collect();
-        for (_, stopped) in self.running.extract_if(|id, _| !keep.contains(id)) {
+        self.known = monitors.into_iter().map(|m| (m.id, m)).collect();
+        for (_, stopped) in self.running.extract_if(|id, _| !self.known.contains_key(id)) {
             stopped.actor.do_send(Retire);
         }
-        for monitor in &monitors {
-            self.sync(monitor);
-        }
-        tracing::info!(monitors = self.running.len(), "monitors loaded");
+        self.sync_all();
+        tracing::debug!(
+            known = self.known.len(),
+            running = self.running.len(),
+            "monitors reconciled with the projection"
+        );
     }
 }
 
@@ -98,7 +123,47 @@ impl Handler<Changed> for Registry {
     type Result = ();
 
     fn handle(&mut self, Changed(monitor): Changed, _: &mut Self::Context) {
+        self.remember(&monitor);
         self.sync(&monitor);
+    }
+}
+
+/// The partitions this instance now holds leases on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OwnedPartitions(pub BTreeSet<u16>);
+
+impl Handler<OwnedPartitions> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, OwnedPartitions(owned): OwnedPartitions, _: &mut Self::Context) {
+        self.owned = owned;
+        let gone: Vec<Uuid> = self
+            .running
+            .keys()
+            .filter(|id| !self.known.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(stopped) = self.running.remove(&id) {
+                stopped.actor.do_send(Retire);
+            }
+        }
+        self.sync_all();
+        tracing::info!(
+            partitions = self.owned.len(),
+            running = self.running.len(),
+            "scheduling the monitors of the owned partitions"
+        );
+    }
+}
+
+impl Registry {
+    fn sync_all(&mut self) {
+        let monitors: Vec<Monitor> = self.known.values().cloned().collect();
+        for monitor in &monitors {
+            self.sync(monitor);
+        }
     }
 }
 
@@ -115,24 +180,53 @@ impl Handler<CountRunning> for Registry {
     }
 }
 
-/// Loads every active monitor into the registry, then follows the event log.
-pub fn watch(pg: Pool, registry: Addr<Registry>, mut shutdown: Shutdown) -> JoinHandle<()> {
+/// Loads every active monitor into the registry, then follows the event log
+/// (changes reach the registry within `WATCH_EVERY`), passes on lease
+/// changes, and reconciles with the projection every `RECONCILE_EVERY`.
+pub fn watch(
+    pg: Pool,
+    registry: Addr<Registry>,
+    mut owned: Owned,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let loaded = keep_trying("loading monitors", &mut shutdown, || load_all(&pg)).await;
         let Some((mut cursor, active)) = loaded else {
             return;
         };
         registry.do_send(LoadAll(active));
-        while !shutdown.sleep(WATCH_EVERY).await {
-            match changes_after(&pg, cursor).await {
-                Ok((changed, read_up_to)) => {
-                    cursor = read_up_to;
-                    for monitor in changed {
-                        registry.do_send(Changed(monitor));
+        registry.do_send(OwnedPartitions(owned.borrow_and_update().clone()));
+        let mut last_reconcile = Instant::now();
+        loop {
+            tokio::select! {
+                () = shutdown.requested() => return,
+                changed = owned.changed() => {
+                    if changed.is_err() {
+                        return;
                     }
+                    registry.do_send(OwnedPartitions(owned.borrow_and_update().clone()));
                 }
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot follow monitor changes; will retry");
+                () = tokio::time::sleep(WATCH_EVERY) => {
+                    if last_reconcile.elapsed() >= RECONCILE_EVERY {
+                        match load_all(&pg).await {
+                            Ok((_, active)) => {
+                                registry.do_send(LoadAll(active));
+                                last_reconcile = Instant::now();
+                            }
+                            Err(error) => tracing::warn!(error = %error, "cannot reconcile monitors; will retry"),
+                        }
+                    }
+                    match changes_after(&pg, cursor).await {
+                        Ok((changed, read_up_to)) => {
+                            cursor = read_up_to;
+                            for monitor in changed {
+                                registry.do_send(Changed(monitor));
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(error = %error, "cannot follow monitor changes; will retry");
+                        }
+                    }
                 }
             }
         }

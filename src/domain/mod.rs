@@ -5,6 +5,7 @@ pub mod config;
 pub mod fields;
 pub mod health;
 pub mod monitor;
+pub mod partitions;
 pub mod probe;
 pub mod result;
 pub mod schedule;

@@ -41,4 +41,14 @@ impl Keys {
     pub fn transitions(&self) -> String {
         format!("{}:transitions", self.prefix)
     }
+
+    /// The live instances of a role, scored by heartbeat expiry.
+    pub fn members(&self, role: &str) -> String {
+        format!("{}:members:{role}", self.prefix)
+    }
+
+    /// The lease on one partition for one role.
+    pub fn lease(&self, role: &str, partition: u16) -> String {
+        format!("{}:lease:{role}:{partition}", self.prefix)
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod jobs;
 pub mod keys;
+pub mod leases;
 pub mod results;
 pub mod stream;
 pub mod transitions;

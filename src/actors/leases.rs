@@ -1,0 +1,134 @@
+//! Keeps this instance's partition leases for one role (scheduler or folder):
+//! heartbeat, compute the balanced share, give up what is no longer ours,
+//! renew what is, take what is free. Publishes the partitions this instance
+//! may act on; a lease not renewed in time is dropped locally before Redis
+//! could hand it to another instance.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Shutdown, now_ms, on_redis};
+use crate::domain::partitions::assigned_to;
+use crate::queue::RedisPool;
+use crate::queue::keys::Keys;
+use crate::queue::leases;
+
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    /// `scheduler` or `folder`: each role has its own leases.
+    pub role: &'static str,
+    /// Unique per process.
+    pub member: String,
+    pub partitions: u16,
+    pub lease: Duration,
+}
+
+impl LeaseConfig {
+    /// How often the keeper runs: a small fraction of the lease, so a dead
+    /// instance's partitions are taken soon after its leases expire.
+    fn cycle(&self) -> Duration {
+        (self.lease / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// How long before the lease's expiry in Redis this instance stops acting.
+    fn margin(&self) -> Duration {
+        self.lease / 5
+    }
+}
+
+/// The partitions this instance may act on, kept current.
+pub type Owned = watch::Receiver<BTreeSet<u16>>;
+
+pub fn spawn(
+    redis: RedisPool,
+    keys: Keys,
+    config: LeaseConfig,
+    shutdown: Shutdown,
+) -> (Owned, JoinHandle<()>) {
+    let (sender, receiver) = watch::channel(BTreeSet::new());
+    let task = actix_web::rt::spawn(run(redis, keys, config, sender, shutdown));
+    (receiver, task)
+}
+
+async fn run(
+    redis: RedisPool,
+    keys: Keys,
+    config: LeaseConfig,
+    owned: watch::Sender<BTreeSet<u16>>,
+    mut shutdown: Shutdown,
+) {
+    let (role, member) = (config.role, config.member.as_str());
+    let mut held: BTreeMap<u16, Instant> = BTreeMap::new();
+    let publish = |held: &BTreeMap<u16, Instant>| {
+        let now: BTreeSet<u16> = held.keys().copied().collect();
+        owned.send_if_modified(|current| {
+            if *current == now {
+                return false;
+            }
+            tracing::info!(role, member, partitions = now.len(), "partitions owned");
+            *current = now;
+            true
+        });
+    };
+    while !shutdown.is_requested() {
+        let started = Instant::now();
+        held.retain(|_, valid_until| *valid_until > started);
+        publish(&held);
+
+        let members = on_redis(&redis, async |c| {
+            leases::heartbeat(c, &keys, role, member, now_ms(), config.lease).await
+        })
+        .await;
+        match members {
+            Ok(members) => {
+                let wanted = assigned_to(&members, config.partitions, member);
+                let dropping: BTreeSet<u16> =
+                    held.keys().filter(|p| !wanted.contains(p)).copied().collect();
+                if !dropping.is_empty() {
+                    // Stop acting first, then let the others have them.
+                    held.retain(|p, _| wanted.contains(p));
+                    publish(&held);
+                    let _ = on_redis(&redis, async |c| {
+                        leases::release(c, &keys, role, member, &dropping).await
+                    })
+                    .await;
+                }
+                let keeping: BTreeSet<u16> = held.keys().copied().collect();
+                let taken = on_redis(&redis, async |c| {
+                    leases::renew_and_acquire(c, &keys, role, member, &keeping, &wanted, config.lease)
+                        .await
+                })
+                .await;
+                match taken {
+                    Ok(taken) => {
+                        let valid_until = started + config.lease - config.margin();
+                        held.retain(|p, _| taken.contains(p));
+                        for partition in taken {
+                            held.insert(partition, valid_until);
+                        }
+                    }
+                    Err(error) => tracing::warn!(role, error = %error, "cannot renew leases"),
+                }
+                publish(&held);
+            }
+            Err(error) => tracing::warn!(role, error = %error, "cannot send the heartbeat"),
+        }
+        let next = started + config.cycle();
+        if shutdown.sleep(next.saturating_duration_since(Instant::now())).await {
+            break;
+        }
+    }
+    // A clean stop: act on nothing, then hand everything over at once.
+    let releasing: BTreeSet<u16> = held.keys().copied().collect();
+    held.clear();
+    publish(&held);
+    let _ = on_redis(&redis, async |c| {
+        leases::release(c, &keys, role, member, &releasing).await?;
+        leases::leave(c, &keys, role, member).await
+    })
+    .await;
+}
