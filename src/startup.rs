@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::actors::broadcaster::{self, Broadcaster};
 use crate::actors::folder::{self, FolderConfig};
+use crate::actors::leases::{self, LeaseConfig};
 use crate::actors::registry::{self, Registry};
 use crate::actors::worker::{self, WorkerConfig};
-use crate::actors::leases::{self, LeaseConfig};
 use crate::actors::{ShutdownTrigger, emitter, shutdown_channel};
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
@@ -85,7 +85,12 @@ impl Application {
             );
             let (jobs, emitting) = emitter::spawn(redis.clone(), keys.clone(), stopping.clone());
             let registry = Registry::new(jobs, settings.partitions).start();
-            tasks.push(registry::watch(pg.clone(), registry, owned, stopping.clone()));
+            tasks.push(registry::watch(
+                pg.clone(),
+                registry,
+                owned,
+                stopping.clone(),
+            ));
             tasks.push(emitting);
             tasks.push(leasing);
         }
@@ -116,7 +121,14 @@ impl Application {
                 consumer: format!("folder-{instance}"),
                 partitions: settings.partitions,
             };
-            tasks.push(folder::spawn(pg.clone(), redis.clone(), keys, config, owned, stopping));
+            tasks.push(folder::spawn(
+                pg.clone(),
+                redis.clone(),
+                keys,
+                config,
+                owned,
+                stopping,
+            ));
             tasks.push(leasing);
         }
         if !settings.roles.contains(Role::Api) {

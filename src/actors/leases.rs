@@ -86,8 +86,11 @@ async fn run(
         match members {
             Ok(members) => {
                 let wanted = assigned_to(&members, config.partitions, member);
-                let dropping: BTreeSet<u16> =
-                    held.keys().filter(|p| !wanted.contains(p)).copied().collect();
+                let dropping: BTreeSet<u16> = held
+                    .keys()
+                    .filter(|p| !wanted.contains(p))
+                    .copied()
+                    .collect();
                 if !dropping.is_empty() {
                     // Stop acting first, then let the others have them.
                     held.retain(|p, _| wanted.contains(p));
@@ -99,8 +102,16 @@ async fn run(
                 }
                 let keeping: BTreeSet<u16> = held.keys().copied().collect();
                 let taken = on_redis(&redis, async |c| {
-                    leases::renew_and_acquire(c, &keys, role, member, &keeping, &wanted, config.lease)
-                        .await
+                    leases::renew_and_acquire(
+                        c,
+                        &keys,
+                        role,
+                        member,
+                        &keeping,
+                        &wanted,
+                        config.lease,
+                    )
+                    .await
                 })
                 .await;
                 match taken {
@@ -118,7 +129,10 @@ async fn run(
             Err(error) => tracing::warn!(role, error = %error, "cannot send the heartbeat"),
         }
         let next = started + config.cycle();
-        if shutdown.sleep(next.saturating_duration_since(Instant::now())).await {
+        if shutdown
+            .sleep(next.saturating_duration_since(Instant::now()))
+            .await
+        {
             break;
         }
     }

@@ -102,7 +102,10 @@ impl Handler<LoadAll> for Registry {
 
     fn handle(&mut self, LoadAll(monitors): LoadAll, _: &mut Self::Context) {
         self.known = monitors.into_iter().map(|m| (m.id, m)).collect();
-        for (_, stopped) in self.running.extract_if(|id, _| !self.known.contains_key(id)) {
+        for (_, stopped) in self
+            .running
+            .extract_if(|id, _| !self.known.contains_key(id))
+        {
             stopped.actor.do_send(Retire);
         }
         self.sync_all();

@@ -81,7 +81,11 @@ pub async fn renew_and_acquire(
     wanted: &BTreeSet<u16>,
     lease: Duration,
 ) -> Result<BTreeSet<u16>, QueueError> {
-    let order: Vec<u16> = held.iter().chain(wanted.difference(held)).copied().collect();
+    let order: Vec<u16> = held
+        .iter()
+        .chain(wanted.difference(held))
+        .copied()
+        .collect();
     if order.is_empty() {
         return Ok(BTreeSet::new());
     }

@@ -15,6 +15,7 @@ mod postgres_outage;
 mod probe;
 mod recovery;
 mod results;
+mod scale_out;
 mod shutdown;
 mod startup;
 mod target;
