@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "database_url",
     "redis_url",
     "bind",
@@ -41,6 +41,7 @@ const KEYS: [&str; 14] = [
     "instance",
     "feed_buffer",
     "lease_seconds",
+    "results_retention_days",
 ];
 
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
@@ -74,6 +75,8 @@ pub struct Settings {
     pub feed_buffer: usize,
     /// How long a scheduler's or folder's partition lease lasts unrenewed.
     pub lease: Duration,
+    /// Whole days of probe results kept; older days are dropped.
+    pub results_retention_days: u16,
 }
 
 impl fmt::Debug for Settings {
@@ -93,6 +96,7 @@ impl fmt::Debug for Settings {
             .field("instance", &self.instance)
             .field("feed_buffer", &self.feed_buffer)
             .field("lease", &self.lease)
+            .field("results_retention_days", &self.results_retention_days)
             .finish()
     }
 }
@@ -183,6 +187,13 @@ impl Settings {
             1,
             300,
         )?);
+        let results_retention_days = u16::try_from(parse_integer(
+            "results_retention_days",
+            &parsed("results_retention_days", "30")?,
+            1,
+            3650,
+        )?)
+        .map_err(|_| SettingError::new("UPWATCH_RESULTS_RETENTION_DAYS", "too large"))?;
         let instance = match raw("instance")? {
             Some(name) => InstanceName::parse(&name)?,
             None => InstanceName::from_hostname(),
@@ -203,6 +214,7 @@ impl Settings {
             instance,
             feed_buffer,
             lease,
+            results_retention_days,
         })
     }
 }
@@ -557,6 +569,7 @@ mod tests {
         assert_eq!(settings.reclaim_after, Duration::from_millis(65_000));
         assert_eq!(settings.feed_buffer, 10_000);
         assert_eq!(settings.lease, Duration::from_secs(10));
+        assert_eq!(settings.results_retention_days, 30);
         assert!(!settings.instance.as_str().is_empty());
     }
 
@@ -597,6 +610,7 @@ mod tests {
             ("UPWATCH_INSTANCE", ""),
             ("UPWATCH_FEED_BUFFER", "5"),
             ("UPWATCH_LEASE_SECONDS", "0"),
+            ("UPWATCH_RESULTS_RETENTION_DAYS", "0"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();

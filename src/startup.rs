@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::actors::broadcaster::{self, Broadcaster};
 use crate::actors::folder::{self, FolderConfig};
+use crate::actors::housekeeping;
 use crate::actors::leases::{self, LeaseConfig};
 use crate::actors::registry::{self, Registry};
 use crate::actors::worker::{self, WorkerConfig};
@@ -121,6 +122,11 @@ impl Application {
                 consumer: format!("folder-{instance}"),
                 partitions: settings.partitions,
             };
+            tasks.push(housekeeping::spawn(
+                pg.clone(),
+                settings.results_retention_days,
+                stopping.clone(),
+            ));
             tasks.push(folder::spawn(
                 pg.clone(),
                 redis.clone(),

@@ -4,6 +4,7 @@
 pub mod broadcaster;
 pub mod emitter;
 pub mod folder;
+pub mod housekeeping;
 pub mod leases;
 pub mod monitor;
 pub mod registry;

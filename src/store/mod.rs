@@ -7,6 +7,7 @@ pub mod migrations;
 pub mod monitors;
 pub mod registry;
 pub mod results;
+pub mod retention;
 
 use crate::domain::FieldError;
 

@@ -34,7 +34,7 @@ pub async fn insert_batch(
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
                  $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
                  $10::text[])
-             ON CONFLICT (job_id) DO NOTHING
+             ON CONFLICT (job_id, scheduled_at) DO NOTHING
              RETURNING job_id",
             &[
                 &job_ids,

@@ -169,3 +169,98 @@ async fn bad_result_queries_are_rejected_and_unknown_monitors_are_404() {
         .await;
     assert_error(unknown, 404, "not_found").await;
 }
+
+#[actix_web::test]
+async fn housekeeping_keeps_daily_partitions_and_drops_expired_days() {
+    let app = spawn_app().await;
+    let id = Uuid::now_v7();
+    let today = time::OffsetDateTime::now_utc().date();
+    let at = |days_ago: i64| {
+        (today - time::Duration::days(days_ago))
+            .with_hms(12, 0, 0)
+            .unwrap()
+            .assume_utc()
+    };
+    let stored_result = |days_ago: i64| ProbeResult {
+        job_id: Uuid::new_v4(),
+        monitor_id: id,
+        scheduled_at: at(days_ago),
+        started_at: at(days_ago),
+        checked_at: at(days_ago),
+        up: true,
+        http_status: Some(200),
+        latency_ms: 1,
+        error: None,
+        worker: "test".into(),
+    };
+    let pool = upwatch::store::database::pool(&app.settings.database, 2).unwrap();
+    let batch: Vec<ProbeResult> = [0, 1, 29, 31, 45].into_iter().map(stored_result).collect();
+    let client = pool.get().await.unwrap();
+    assert_eq!(
+        results::insert_batch(&client, &batch).await.unwrap().len(),
+        5
+    );
+    drop(client);
+
+    let done = upwatch::store::retention::maintain(&pool, today, 30)
+        .await
+        .unwrap();
+    assert!(done.dropped.is_empty(), "{done:?}");
+    let again = upwatch::store::retention::maintain(&pool, today, 30)
+        .await
+        .unwrap();
+    assert!(
+        again.created.is_empty(),
+        "partitions are created once: {again:?}"
+    );
+
+    let db = app.db().await;
+    let kept: Vec<time::OffsetDateTime> = db
+        .query(
+            "SELECT scheduled_at FROM probe_results WHERE monitor_id = $1 ORDER BY scheduled_at DESC",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        kept,
+        [at(0), at(1), at(29)],
+        "days older than the retention are gone"
+    );
+    // Today's result sits in today's partition, not in the catch-all one.
+    let in_default: i64 = db
+        .query_one(
+            "SELECT count(*) FROM probe_results_default WHERE scheduled_at >= $1",
+            &[&at(1)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_default, 0);
+    let partitions = upwatch::store::retention::partitions(&pool.get().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        partitions.len(),
+        4,
+        "yesterday to two days ahead: {partitions:?}"
+    );
+
+    // A day later, its oldest partition falls out of a one-day retention.
+    let later = upwatch::store::retention::maintain(&pool, today + time::Duration::days(2), 1)
+        .await
+        .unwrap();
+    assert!(!later.dropped.is_empty(), "{later:?}");
+    let left: i64 = db
+        .query_one(
+            "SELECT count(*) FROM probe_results WHERE monitor_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
