@@ -5,6 +5,7 @@
 //! could hand it to another instance.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -38,6 +39,27 @@ impl LeaseConfig {
     fn margin(&self) -> Duration {
         self.lease / 5
     }
+}
+
+/// Runs one Redis step, but never past the earliest local lease expiry (nor
+/// longer than a cycle): a Redis that hangs must not keep this instance
+/// acting on a partition after its lease could have passed to another.
+async fn bounded<T>(
+    held: &BTreeMap<u16, Instant>,
+    config: &LeaseConfig,
+    step: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let now = Instant::now();
+    let budget = held
+        .values()
+        .min()
+        .map_or(config.cycle(), |earliest| {
+            earliest.saturating_duration_since(now).min(config.cycle())
+        })
+        .max(Duration::from_millis(10));
+    tokio::time::timeout(budget, step)
+        .await
+        .unwrap_or_else(|_| Err(format!("Redis did not answer within {budget:?}")))
 }
 
 /// The partitions this instance may act on, kept current.
@@ -79,8 +101,11 @@ async fn run(
         held.retain(|_, valid_until| *valid_until > started);
         publish(&held);
 
-        let members = on_redis(&redis, async |c| {
-            leases::heartbeat(c, &keys, role, member, now_ms(), config.lease).await
+        let members = bounded(&held, &config, async {
+            on_redis(&redis, async |c| {
+                leases::heartbeat(c, &keys, role, member, now_ms(), config.lease).await
+            })
+            .await
         })
         .await;
         match members {
@@ -95,8 +120,11 @@ async fn run(
                     // Stop acting first, then let the others have them.
                     held.retain(|p, _| wanted.contains(p));
                     publish(&held);
-                    let _ = on_redis(&redis, async |c| {
-                        leases::release(c, &keys, role, member, &dropping).await
+                    let _ = bounded(&held, &config, async {
+                        on_redis(&redis, async |c| {
+                            leases::release(c, &keys, role, member, &dropping).await
+                        })
+                        .await
                     })
                     .await;
                 }

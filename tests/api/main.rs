@@ -6,6 +6,7 @@ mod event_log;
 mod health;
 mod helpers;
 mod jobs_stream;
+mod leases;
 mod live_feed;
 mod monitors;
 mod pagination;
