@@ -42,6 +42,15 @@ impl ApiError {
         .with_field(field)
     }
 
+    /// The same error about a field inside `container` (e.g. `monitors[3]`).
+    pub fn within(mut self, container: &str) -> Self {
+        if let Some(field) = self.field.take() {
+            self.message = format!("{container}.{}", self.message);
+            self.field = Some(format!("{container}.{field}"));
+        }
+        self
+    }
+
     pub fn malformed_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
     }

@@ -70,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .post(monitors::create)
                         .get(monitors::list),
                 )
+                .service(resource("/monitors/bulk", "POST").post(monitors::create_many))
                 .service(
                     resource("/monitors/{id}", "GET, PATCH, DELETE")
                         .get(monitors::get)

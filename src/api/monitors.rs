@@ -38,6 +38,57 @@ pub async fn create(
         .json(MonitorResponse::from(&view)))
 }
 
+/// Most monitors one bulk registration may carry (the body limit of 64 KiB
+/// usually binds first).
+const BULK_MAX: usize = 1000;
+
+/// `POST /monitors/bulk` `{"monitors": [monitor, ...]}`: registers them all in
+/// one transaction, or none; a 422 names the offending item, e.g.
+/// `monitors[3].url`.
+pub async fn create_many(
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(unknown) = body.0.keys().find(|k| *k != "monitors") {
+        return Err(ApiError::validation(
+            unknown.clone(),
+            "is not a field of a bulk registration (only `monitors`)",
+        ));
+    }
+    let items = match body.0.get("monitors") {
+        Some(serde_json::Value::Array(items)) => items,
+        _ => {
+            return Err(ApiError::validation(
+                "monitors",
+                "must be an array of monitors",
+            ));
+        }
+    };
+    if items.is_empty() || items.len() > BULK_MAX {
+        return Err(ApiError::validation(
+            "monitors",
+            format!("must hold 1 to {BULK_MAX} monitors, got {}", items.len()),
+        ));
+    }
+    let mut configs = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let in_item = |error: ApiError| error.within(&format!("monitors[{index}]"));
+        let serde_json::Value::Object(fields) = item else {
+            return Err(ApiError::validation(
+                format!("monitors[{index}]"),
+                "must be an object",
+            ));
+        };
+        let changes = parse_changes(fields).map_err(in_item)?;
+        let config = MonitorConfig::from_changes(changes).map_err(|e| in_item(e.into()))?;
+        configs.push(config);
+    }
+    let views = registry::register_many(&state.pg, configs).await?;
+    tracing::info!(monitors = views.len(), "monitors registered in bulk");
+    let items: Vec<MonitorResponse> = views.iter().map(MonitorResponse::from).collect();
+    Ok(HttpResponse::Created().json(serde_json::json!({ "items": items })))
+}
+
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;

@@ -25,6 +25,29 @@ pub async fn register(pool: &Pool, config: MonitorConfig) -> Result<MonitorView,
     Ok(view)
 }
 
+/// Records many new monitors in one transaction: all of them or none.
+pub async fn register_many(
+    pool: &Pool,
+    configs: Vec<MonitorConfig>,
+) -> Result<Vec<MonitorView>, StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::from_pool("registering monitors", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    event_log::lock_for_append(&tx).await?;
+    let mut views = Vec::with_capacity(configs.len());
+    for config in configs {
+        let id = Uuid::now_v7();
+        views.push(record(&tx, None, id, monitor::register(config)).await?);
+    }
+    tx.commit().await.context("committing registrations")?;
+    Ok(views)
+}
+
 /// Runs `decide` against the monitor's current state and records the event it
 /// returns. `expected_version`, when given, must match the current version.
 /// No event (an idempotent command) leaves everything as it was.

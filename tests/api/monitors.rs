@@ -325,3 +325,51 @@ async fn the_list_filters_by_tag_paused_and_status() {
     assert_eq!(prod["tags"], json!(["prod", "eu"]));
     assert_eq!(untagged["tags"], json!([]));
 }
+
+#[actix_web::test]
+async fn bulk_registration_is_all_or_nothing_and_names_the_bad_item() {
+    let app = spawn_app().await;
+    let bulk = |monitors: Value| {
+        let body = json!({ "monitors": monitors });
+        let app = &app;
+        async move {
+            app.request(Method::POST, "/api/v1/monitors/bulk", Some(&body))
+                .await
+        }
+    };
+    let response = bulk(json!([
+        {"name": "a", "url": "http://127.0.0.1:9/a"},
+        {"name": "b", "url": "http://127.0.0.1:9/b", "tags": ["x"]}
+    ]))
+    .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(body["items"][1]["version"], 1);
+
+    let bad = bulk(
+        json!([{"name": "c", "url": "http://127.0.0.1:9/c"}, {"name": "d", "url": "ftp://x"}]),
+    )
+    .await;
+    let error = assert_error(bad, 422, "validation_failed").await;
+    assert_eq!(error["error"]["field"], "monitors[1].url");
+    let taken = bulk(json!([{"name": "e", "url": "http://127.0.0.1:9/e"}, {"name": "A", "url": "http://127.0.0.1:9/a2"}])).await;
+    assert_error(taken, 409, "conflict").await;
+    let empty = bulk(json!([])).await;
+    assert_error(empty, 422, "validation_failed").await;
+
+    let (_, listed) = app.get_json("/api/v1/monitors").await;
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"], "a refused batch registers nothing");
+}
