@@ -21,7 +21,7 @@ use crate::queue::transitions;
 
 /// Transitions read from Redis per round trip, at most.
 const READ_BATCH: usize = 500;
-/// Under the Redis client's 500 ms response timeout.
+/// Well under the Redis reply timeout (see `queue::pool`).
 const READ_BLOCK_MS: usize = 200;
 
 /// A live transition for a session.

@@ -24,9 +24,9 @@ use crate::store::{Pool, StoreError};
 
 /// Results read per batch, at most.
 const READ_BATCH: usize = 1_000;
-/// How long a read waits for new entries. It must stay well under the Redis
-/// client's response timeout (500 ms): a read that times out on our side may
-/// still have been served, leaving entries pending until they are reclaimed.
+/// How long a read waits for new entries; also how quickly shutdown and
+/// lease changes are noticed. Well under the Redis reply timeout (see
+/// `queue::pool`).
 const READ_BLOCK_MS: usize = 200;
 /// Results another folder read but left unacknowledged this long are taken over.
 const RECLAIM_AFTER_MS: usize = 10_000;

@@ -22,9 +22,9 @@ use crate::queue::keys::Keys;
 pub const MAX_DELIVERIES: u64 = 3;
 /// Jobs read per round trip, at most.
 const READ_BATCH: usize = 256;
-/// How long a read waits for new entries. It must stay well under the Redis
-/// client's response timeout (500 ms): a read that times out on our side may
-/// still have been served, leaving entries pending until they are reclaimed.
+/// How long a read waits for new entries; also how quickly shutdown and
+/// lease changes are noticed. Well under the Redis reply timeout (see
+/// `queue::pool`).
 const READ_BLOCK_MS: usize = 200;
 /// Results published per pipeline, at most, and how long the first waits.
 const PUBLISH_BATCH: usize = 500;

@@ -13,7 +13,7 @@ pub use stream::QueueError;
 
 use std::time::Duration;
 
-use deadpool_redis::{Config, Pool, Runtime};
+use deadpool_redis::{Pool, Runtime};
 
 use crate::config::RedisUrl;
 use crate::retry::{Backoff, retry_until};
@@ -31,19 +31,25 @@ pub enum RedisError {
     },
 }
 
+/// How long a command's reply may take. Generous on purpose: a reply to
+/// `XREADGROUP` that arrives after the client gave up still handed its
+/// entries to this consumer, and they would wait for a reclaim. A busy
+/// process must see slow replies, not lost ones.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub fn pool(url: &RedisUrl, max_size: usize) -> Result<RedisPool, RedisError> {
-    let mut config = Config::from_url(url.expose());
-    config.pool = Some(deadpool_redis::PoolConfig {
-        max_size,
-        timeouts: deadpool_redis::Timeouts {
-            wait: Some(Duration::from_secs(5)),
-            create: Some(Duration::from_secs(5)),
-            recycle: Some(Duration::from_secs(5)),
-        },
-        ..Default::default()
-    });
-    config
-        .create_pool(Some(Runtime::Tokio1))
+    let connection = deadpool_redis::redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let manager = deadpool_redis::Manager::new_with_config(url.expose(), connection)
+        .map_err(|e| RedisError::Pool(e.to_string()))?;
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .runtime(Runtime::Tokio1)
+        .build()
         .map_err(|e| RedisError::Pool(e.to_string()))
 }
 

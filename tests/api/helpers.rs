@@ -104,7 +104,13 @@ pub async fn spawn_roles(roles: &str, extra: &[(&str, String)]) -> TestApp {
         _database: DatabaseGuard(db_name.clone()),
         db_name,
         settings,
-        http: reqwest::Client::new(),
+        // A fresh connection per request: a pooled keep-alive connection the
+        // server closes just as a request goes out (while PostgreSQL restarts,
+        // requests can be slow) fails with "incomplete message" in hyper.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("an HTTP client"),
     }
 }
 

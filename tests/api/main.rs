@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod bench_smoke;
 mod concurrency;
 mod event_log;
 mod health;

@@ -1,0 +1,98 @@
+//! `upwatch-bench`: measures upwatch from the outside. See BENCHMARKS.md.
+
+mod fleet;
+mod measure;
+mod scenarios;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use fleet::Common;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks upwatch: scale, throughput ceiling, transition latency, memory")]
+struct Cli {
+    #[command(subcommand)]
+    command: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Serve the HTTP targets (started by the other scenarios).
+    Target {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+    /// N monitors at interval I: done vs scheduled, schedule lag, CPU, memory, storage.
+    Scale {
+        #[arg(long, default_value_t = 100_000)]
+        monitors: usize,
+        #[arg(long, default_value_t = 60)]
+        interval: u32,
+        /// Seconds measured after one interval of warm-up.
+        #[arg(long, default_value_t = 120)]
+        window: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The raw probe ceiling, then the most probes/s the pipeline sustains.
+    Ceiling {
+        /// Monitors at 1 s to try, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1000, 2000, 4000, 6000, 8000])]
+        rates: Vec<usize>,
+        #[arg(long, default_value_t = 15)]
+        window: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Commit → WebSocket delivery of transitions under load.
+    Latency {
+        /// Monitors at 1 s as background load.
+        #[arg(long, default_value_t = 2000)]
+        load: usize,
+        /// Monitors flipped down and back up.
+        #[arg(long, default_value_t = 50)]
+        flips: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Memory per idle monitor.
+    Resources {
+        #[arg(long, default_value_t = 100_000)]
+        monitors: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// 500 monitors for a few seconds: the harness works end to end.
+    Smoke {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            Scenario::Target { port, workers } => target::serve(port, workers).await.map_err(Into::into),
+            Scenario::Scale { monitors, interval, window, common } => {
+                scenarios::scale(&common, monitors, interval, window).await
+            }
+            Scenario::Ceiling { rates, window, common } => scenarios::ceiling(&common, &rates, window).await,
+            Scenario::Latency { load, flips, common } => scenarios::latency(&common, load, flips).await,
+            Scenario::Resources { monitors, common } => scenarios::resources(&common, monitors).await,
+            Scenario::Smoke { common } => scenarios::smoke(&common).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("upwatch-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

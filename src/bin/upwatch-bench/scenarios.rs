@@ -1,0 +1,263 @@
+//! The benchmark scenarios: scale, ceiling, latency, resources, smoke.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use upwatch::domain::probe::ProbeSpec;
+use upwatch::domain::{HttpMethod, IntervalSeconds, MonitorUrl, TimeoutMs};
+use upwatch::probe::Prober;
+
+use crate::fleet::{Common, Fleet};
+use crate::measure::{self, pause, percentile, probe_stats, report, scheduled_ticks};
+
+/// Targets are spread over this many paths.
+const PATHS: usize = 1000;
+
+fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
+    json!({
+        "name": format!("bench-{i}"),
+        "url": format!("{}/t/p{}", fleet.target, i % PATHS),
+        "interval_seconds": interval,
+        "timeout_ms": timeout_ms,
+    })
+}
+
+/// A steady-state window: what was scheduled, what was done, how late.
+struct Steady {
+    fields: Map<String, Value>,
+    ratio: f64,
+    lag_p99_ms: f64,
+}
+
+async fn steady_state(
+    fleet: &Fleet,
+    ids: &[String],
+    interval: u32,
+    warm_up: Duration,
+    window: Duration,
+) -> anyhow::Result<Steady> {
+    pause(warm_up).await;
+    let from = OffsetDateTime::now_utc();
+    let cpu_before = fleet.cpu_seconds();
+    pause(window).await;
+    let to = OffsetDateTime::now_utc();
+    let cpu = fleet.cpu_seconds() - cpu_before;
+    // Results of the window's last ticks are still being probed and folded.
+    pause(Duration::from_secs(5)).await;
+    let stats = probe_stats(&fleet.db, from, to).await?;
+    let interval = IntervalSeconds::parse(i64::from(interval)).context("interval")?;
+    let expected = scheduled_ticks(ids, interval, from, to);
+    let seconds = (to - from).as_seconds_f64();
+    let ratio = if expected == 0 { 0.0 } else { stats.count as f64 / expected as f64 };
+    let (_, rss_peak) = fleet.rss_kib();
+    let mut fields = Map::new();
+    fields.insert("monitors".into(), json!(ids.len()));
+    fields.insert("window_seconds".into(), json!(seconds));
+    fields.insert("scheduled_probes".into(), json!(expected));
+    fields.insert("done_probes".into(), json!(stats.count));
+    fields.insert("done_ratio".into(), json!(ratio));
+    fields.insert("scheduled_per_second".into(), json!(expected as f64 / seconds));
+    fields.insert("done_per_second".into(), json!(stats.count as f64 / seconds));
+    fields.insert("lag_p50_ms".into(), json!(stats.lag_p50_ms));
+    fields.insert("lag_p99_ms".into(), json!(stats.lag_p99_ms));
+    fields.insert("lag_max_ms".into(), json!(stats.lag_max_ms));
+    fields.insert("upwatch_cpu_percent_of_one_core".into(), json!(100.0 * cpu / seconds));
+    fields.insert("upwatch_rss_peak_mib".into(), json!(rss_peak as f64 / 1024.0));
+    fields.insert("pg_bytes_per_result".into(), json!(measure::bytes_per_result(&fleet.db).await?));
+    fields.insert("redis_used_memory_mib".into(), json!(fleet.redis_memory().await? as f64 / 1_048_576.0));
+    Ok(Steady {
+        fields,
+        ratio,
+        lag_p99_ms: stats.lag_p99_ms,
+    })
+}
+
+pub async fn scale(common: &Common, monitors: usize, interval: u32, window: u64) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    let started = Instant::now();
+    let ids = fleet.register(monitors, |i| monitor(&fleet, i, interval, 2000)).await?;
+    let registration = started.elapsed();
+    // One whole interval, so every monitor has started ticking.
+    let warm_up = Duration::from_secs(u64::from(interval) + 5);
+    let mut steady = steady_state(&fleet, &ids, interval, warm_up, Duration::from_secs(window)).await?;
+    steady.fields.insert("interval_seconds".into(), json!(interval));
+    steady.fields.insert("registration_seconds".into(), json!(registration.as_secs_f64()));
+    fleet.finish().await?;
+    report(&common.out, "scale", steady.fields)
+}
+
+/// The most probes/s a tight loop of the same prober reaches on its own.
+async fn raw_ceiling(target: &str, seconds: u64, concurrency: usize) -> anyhow::Result<f64> {
+    let prober = Prober::new()?;
+    let spec = ProbeSpec {
+        url: MonitorUrl::parse(&format!("{target}/t/p0")).context("url")?,
+        method: HttpMethod::Get,
+        timeout: TimeoutMs::parse(1000).context("timeout")?,
+        expected_status: None,
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (prober, spec, done) = (prober.clone(), spec.clone(), done.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            while Instant::now() < deadline {
+                if prober.probe(&spec).await.up {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / seconds as f64)
+}
+
+pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    let raw = raw_ceiling(&fleet.target, 10, 256).await?;
+    fleet.finish().await?;
+    println!("raw ceiling: {raw:.0} probes/s");
+    let mut fields = Map::new();
+    fields.insert("raw_ceiling_per_second".into(), json!(raw));
+    let mut best = 0.0;
+    let mut steps = Vec::new();
+    for &rate in rates {
+        let fleet = Fleet::start(common, &[]).await?;
+        let ids = fleet.register(rate, |i| monitor(&fleet, i, 1, 1000)).await?;
+        let steady = steady_state(&fleet, &ids, 1, Duration::from_secs(5), Duration::from_secs(window)).await?;
+        fleet.finish().await?;
+        let sustained = steady.ratio >= 0.99 && steady.lag_p99_ms < 1000.0;
+        let done = steady.fields.get("done_per_second").and_then(Value::as_f64).unwrap_or(0.0);
+        println!(
+            "  {rate} monitors at 1 s: {done:.0} probes/s done, {:.2}% of scheduled, lag p99 {:.0} ms{}",
+            steady.ratio * 100.0,
+            steady.lag_p99_ms,
+            if sustained { "" } else { "  (not sustained)" }
+        );
+        if sustained && done > best {
+            best = done;
+        }
+        steps.push(Value::Object(steady.fields));
+    }
+    fields.insert("pipeline_sustained_per_second".into(), json!(best));
+    fields.insert("pipeline_to_raw_ratio".into(), json!(if raw > 0.0 { best / raw } else { 0.0 }));
+    fields.insert("steps".into(), Value::Array(steps));
+    report(&common.out, "ceiling", fields)
+}
+
+pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    fleet.register(load, |i| monitor(&fleet, i, 1, 1000)).await?;
+    fleet
+        .register(flips, |i| {
+            json!({
+                "name": format!("flip-{i}"), "url": format!("{}/t/flip{i}", fleet.target),
+                "interval_seconds": 1, "timeout_ms": 1000, "failure_threshold": 1,
+                "recovery_threshold": 1, "tags": ["flip"],
+            })
+        })
+        .await?;
+    let ws_url = format!("{}/ws?tag=flip", fleet.api.replace("http://", "ws://"));
+    let (_, mut socket) = awc::Client::new()
+        .ws(ws_url)
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the live feed: {e}"))?;
+    pause(Duration::from_secs(5)).await;
+    // Drain what the warm-up produced (every monitor's first `up`).
+    let mut received: HashMap<i64, OffsetDateTime> = HashMap::new();
+    let collect = async |socket: &mut _, wanted: usize, received: &mut HashMap<i64, OffsetDateTime>| -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let start = received.len();
+        while received.len() < start + wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, StreamExt::next(socket)).await;
+            let Ok(Some(Ok(awc::ws::Frame::Text(text)))) = frame else {
+                if frame.is_err() {
+                    bail!("transitions did not arrive within 60 s");
+                }
+                continue;
+            };
+            let message: Value = serde_json::from_slice(&text)?;
+            if message["type"] == "transition" {
+                received.insert(message["seq"].as_i64().unwrap_or(0), OffsetDateTime::now_utc());
+            }
+        }
+        Ok(())
+    };
+    collect(&mut socket, flips, &mut received).await?;
+    received.clear();
+    for round in [503, 200] {
+        for i in 0..flips {
+            fleet.flip(&format!("flip{i}"), round).await?;
+        }
+        collect(&mut socket, flips, &mut received).await?;
+    }
+    let seqs: Vec<i64> = received.keys().copied().collect();
+    let rows = fleet
+        .db
+        .query("SELECT seq, recorded_at FROM events WHERE seq = ANY($1)", &[&seqs])
+        .await?;
+    let mut latencies: Vec<f64> = rows
+        .iter()
+        .filter_map(|row| {
+            let seq: i64 = row.get(0);
+            let recorded: OffsetDateTime = row.get(1);
+            received.get(&seq).map(|at| (*at - recorded).as_seconds_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut fields = Map::new();
+    fields.insert("load_monitors_at_1s".into(), json!(load));
+    fields.insert("transitions_measured".into(), json!(latencies.len()));
+    fields.insert("delivery_p50_ms".into(), json!(percentile(&latencies, 50.0)));
+    fields.insert("delivery_p99_ms".into(), json!(percentile(&latencies, 99.0)));
+    fields.insert("delivery_max_ms".into(), json!(percentile(&latencies, 100.0)));
+    fleet.finish().await?;
+    report(&common.out, "latency", fields)
+}
+
+pub async fn resources(common: &Common, monitors: usize) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    pause(Duration::from_secs(3)).await;
+    let (idle, _) = fleet.rss_kib();
+    // A day's interval: the actors exist and wait; nothing is probed.
+    fleet.register(monitors, |i| monitor(&fleet, i, 86_400, 2000)).await?;
+    pause(Duration::from_secs(10)).await;
+    let (loaded, peak) = fleet.rss_kib();
+    fleet.finish().await?;
+    let mut fields = Map::new();
+    fields.insert("monitors".into(), json!(monitors));
+    fields.insert("rss_without_monitors_mib".into(), json!(idle as f64 / 1024.0));
+    fields.insert("rss_with_monitors_mib".into(), json!(loaded as f64 / 1024.0));
+    fields.insert("rss_peak_mib".into(), json!(peak as f64 / 1024.0));
+    fields.insert(
+        "bytes_per_idle_monitor".into(),
+        json!((loaded.saturating_sub(idle) * 1024) as f64 / monitors.max(1) as f64),
+    );
+    report(&common.out, "resources", fields)
+}
+
+/// A few hundred monitors for a few seconds: proves the harness works end to
+/// end (CI runs it), says nothing about speed.
+pub async fn smoke(common: &Common) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    let ids = fleet.register(500, |i| monitor(&fleet, i, 1, 1000)).await?;
+    let steady = steady_state(&fleet, &ids, 1, Duration::from_secs(3), Duration::from_secs(5)).await?;
+    fleet.finish().await?;
+    let done = steady.fields.get("done_probes").and_then(Value::as_i64).unwrap_or(0);
+    report(&common.out, "smoke", steady.fields)?;
+    if done == 0 {
+        bail!("no probe result was stored");
+    }
+    Ok(())
+}
