@@ -71,6 +71,60 @@ pub async fn append(
     Ok((row.get("seq"), recorded))
 }
 
+/// Appends many events in one statement, in the order given; returns each
+/// one's global sequence number and recording time, in that order.
+pub async fn append_many(
+    tx: &Transaction<'_>,
+    events: &[(Uuid, i64, MonitorEvent)],
+) -> Result<Vec<(i64, OffsetDateTime)>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|(id, ..)| *id).collect();
+    let seqs: Vec<i64> = events.iter().map(|(_, seq, _)| *seq).collect();
+    let types: Vec<&str> = events.iter().map(|(.., e)| e.type_name()).collect();
+    let data: Vec<Value> = events
+        .iter()
+        .map(|(.., e)| event_data(e))
+        .collect::<Result<_, _>>()?;
+    let rows = tx
+        .query(
+            "INSERT INTO events (monitor_id, monitor_seq, type, data)
+             SELECT monitor_id, monitor_seq, type, data
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
+                  WITH ORDINALITY AS e(monitor_id, monitor_seq, type, data, n)
+             ORDER BY n
+             RETURNING monitor_id, monitor_seq, seq, recorded_at",
+            &[&ids, &seqs, &types, &data],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::ConcurrentWrite
+            } else {
+                StoreError::from_db("appending events", e)
+            }
+        })?;
+    // RETURNING promises no order: match rows to events by (monitor, seq).
+    let mut by_key: std::collections::HashMap<(Uuid, i64), (i64, OffsetDateTime)> = rows
+        .iter()
+        .map(|row| {
+            (
+                (row.get("monitor_id"), row.get("monitor_seq")),
+                (row.get("seq"), row.get("recorded_at")),
+            )
+        })
+        .collect();
+    events
+        .iter()
+        .map(|(id, seq, _)| {
+            by_key.remove(&(*id, *seq)).ok_or_else(|| {
+                StoreError::Corrupt(format!("event {seq} of monitor {id} was not appended"))
+            })
+        })
+        .collect()
+}
+
 fn event_data(event: &MonitorEvent) -> Result<Value, StoreError> {
     let mut tagged = serde_json::to_value(event)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode {}: {e}", event.type_name())))?;

@@ -3,7 +3,7 @@
 //! each monitor's health, appends a `status_changed` event per transition, and
 //! saves the health state — all or nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -59,40 +59,72 @@ pub async fn fold_batch(pool: &Pool, batch: &[ProbeResult]) -> Result<FoldOutcom
     // The same job twice in one batch is stored (and folded) once.
     fresh.dedup_by_key(|r| r.job_id);
 
-    let mut monitor_ids: Vec<Uuid> = fresh.iter().map(|r| r.monitor_id).collect();
-    monitor_ids.dedup();
+    let mut by_monitor: HashMap<Uuid, Vec<&ProbeResult>> = HashMap::new();
+    for result in fresh {
+        by_monitor
+            .entry(result.monitor_id)
+            .or_default()
+            .push(result);
+    }
+    let monitor_ids: Vec<Uuid> = by_monitor.keys().copied().collect();
     let mut targets = monitors::lock_fold_targets(&tx, &monitor_ids).await?;
-    let mut transitions = Vec::new();
+    let mut changes = Vec::new();
     for target in targets.iter_mut().filter(|t| t.active) {
-        let id = target.id;
-        for result in fresh.iter().filter(|r| r.monitor_id == id) {
-            transitions.extend(fold_one(&tx, target, result).await?);
+        for result in by_monitor.get(&target.id).into_iter().flatten() {
+            if let Some(change) = fold_one(target, result) {
+                changes.push((
+                    target.id,
+                    target.version,
+                    change,
+                    target.name.clone(),
+                    target.tags.clone(),
+                ));
+            }
         }
     }
+    // Every transition of the batch in one statement.
+    let events: Vec<(Uuid, i64, MonitorEvent)> = changes
+        .iter()
+        .map(|(id, version, change, ..)| {
+            (*id, *version, MonitorEvent::StatusChanged(change.clone()))
+        })
+        .collect();
+    let appended = event_log::append_many(&tx, &events).await?;
     monitors::save_fold_targets(&tx, &targets).await?;
     tx.commit().await.context("committing folded results")?;
+    let transitions = changes
+        .into_iter()
+        .zip(appended)
+        .map(
+            |((monitor_id, _, change, name, tags), (seq, recorded_at))| RecordedTransition {
+                seq,
+                monitor_id,
+                name,
+                tags,
+                change,
+                recorded_at,
+            },
+        )
+        .collect();
     Ok(FoldOutcome {
         stored: new_ids.len(),
         transitions,
     })
 }
 
-async fn fold_one(
-    tx: &deadpool_postgres::Transaction<'_>,
-    target: &mut FoldTarget,
-    result: &ProbeResult,
-) -> Result<Option<RecordedTransition>, StoreError> {
+/// Folds one new result into its monitor's state (pure); the status change
+/// to record, if any, with the monitor's version moved on for it.
+fn fold_one(target: &mut FoldTarget, result: &ProbeResult) -> Option<StatusChange> {
     let (state, transition) = fold(target.state, result.observation(), target.thresholds);
     if state == target.state {
-        return Ok(None);
+        return None;
     }
     target.state = state;
     target.last_checked_at = Some(result.checked_at);
     target.last_latency_ms = Some(result.latency_ms);
-    let Some(transition) = transition else {
-        return Ok(None);
-    };
-    let change = StatusChange {
+    let transition = transition?;
+    target.version += 1;
+    Some(StatusChange {
         from: transition.from,
         to: transition.to,
         reason: transition.reason,
@@ -101,16 +133,5 @@ async fn fold_one(
         latency_ms: result.latency_ms,
         http_status: result.http_status,
         error: result.error.clone(),
-    };
-    target.version += 1;
-    let event = MonitorEvent::StatusChanged(change.clone());
-    let (seq, recorded) = event_log::append(tx, target.id, target.version, &event).await?;
-    Ok(Some(RecordedTransition {
-        seq,
-        monitor_id: target.id,
-        name: target.name.clone(),
-        tags: target.tags.clone(),
-        change,
-        recorded_at: recorded.recorded_at,
-    }))
+    })
 }

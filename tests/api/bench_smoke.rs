@@ -25,7 +25,8 @@ fn the_benchmark_harness_runs_end_to_end() {
     let reports: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert_eq!(reports.len(), 1);
     let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(reports[0].as_ref().unwrap().path()).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(reports[0].as_ref().unwrap().path()).unwrap())
+            .unwrap();
     assert_eq!(report["scenario"], "smoke");
     assert_eq!(report["monitors"], 500);
     assert!(report["done_probes"].as_i64().unwrap() > 0, "{report}");

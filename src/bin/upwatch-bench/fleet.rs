@@ -27,7 +27,9 @@ pub struct Common {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 struct Process(Child);
@@ -74,13 +76,23 @@ impl Fleet {
         let mut command = Command::new(&upwatch_bin);
         command
             .arg("serve")
-            .env("UPWATCH_DATABASE_URL", format!("{}/{db_name}", common.postgres))
+            .env(
+                "UPWATCH_DATABASE_URL",
+                format!("{}/{db_name}", common.postgres),
+            )
             .env("UPWATCH_REDIS_URL", &common.redis)
             .env("UPWATCH_KEY_PREFIX", &prefix)
             .env("UPWATCH_BIND", format!("127.0.0.1:{api_port}"))
             .env("UPWATCH_INSTANCE", "bench")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        // UPWATCH_BENCH_LOG=FILE keeps upwatch's log lines for a look afterwards.
+        match std::env::var("UPWATCH_BENCH_LOG") {
+            Ok(path) => command.stdout(std::fs::File::create(path)?),
+            Err(_) => command.stdout(Stdio::null()),
+        };
         for (name, value) in env {
             command.env(name, value);
         }
@@ -130,7 +142,11 @@ impl Fleet {
     }
 
     /// Registers monitors in bulk requests; `body(i)` is the i-th monitor.
-    pub async fn register(&self, count: usize, body: impl Fn(usize) -> Value) -> anyhow::Result<Vec<String>> {
+    pub async fn register(
+        &self,
+        count: usize,
+        body: impl Fn(usize) -> Value,
+    ) -> anyhow::Result<Vec<String>> {
         let mut ids = Vec::with_capacity(count);
         let indexes: Vec<usize> = (0..count).collect();
         for chunk in indexes.chunks(250) {
@@ -145,7 +161,10 @@ impl Fleet {
             let status = response.status();
             let body = response.bytes().await?;
             if !status.is_success() {
-                bail!("bulk registration failed: {}", String::from_utf8_lossy(&body));
+                bail!(
+                    "bulk registration failed: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
             let created: Value = serde_json::from_slice(&body)?;
             for item in created["items"].as_array().into_iter().flatten() {
@@ -164,8 +183,8 @@ impl Fleet {
     }
 
     fn proc_status(&self, field: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.upwatch.0.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.upwatch.0.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with(field))
@@ -186,7 +205,12 @@ impl Fleet {
         // Fields after the command name, which is in parentheses.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         // utime and stime are the 14th and 15th fields; 11 and 12 after ")".
         (ticks(11) + ticks(12)) / 100.0
     }
@@ -195,7 +219,10 @@ impl Fleet {
     pub async fn redis_memory(&self) -> anyhow::Result<u64> {
         let client = redis::Client::open(self.common.redis.as_str())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
-        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut connection).await?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut connection)
+            .await?;
         Ok(info
             .lines()
             .find_map(|l| l.strip_prefix("used_memory:"))
@@ -215,11 +242,16 @@ impl Fleet {
         } = self;
         drop(db);
         drop(upwatch);
-        let (admin, connection) =
-            tokio_postgres::connect(&format!("{}/postgres", common.postgres), tokio_postgres::NoTls).await?;
+        let (admin, connection) = tokio_postgres::connect(
+            &format!("{}/postgres", common.postgres),
+            tokio_postgres::NoTls,
+        )
+        .await?;
         tokio::spawn(connection);
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+            ))
             .await?;
         let client = redis::Client::open(common.redis.as_str())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
@@ -228,7 +260,10 @@ impl Fleet {
             .query_async(&mut connection)
             .await?;
         if !keys.is_empty() {
-            redis::cmd("DEL").arg(keys).query_async::<()>(&mut connection).await?;
+            redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut connection)
+                .await?;
         }
         Ok(())
     }

@@ -78,13 +78,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = actix_web::rt::System::new().block_on(async move {
         match cli.command {
-            Scenario::Target { port, workers } => target::serve(port, workers).await.map_err(Into::into),
-            Scenario::Scale { monitors, interval, window, common } => {
-                scenarios::scale(&common, monitors, interval, window).await
+            Scenario::Target { port, workers } => {
+                target::serve(port, workers).await.map_err(Into::into)
             }
-            Scenario::Ceiling { rates, window, common } => scenarios::ceiling(&common, &rates, window).await,
-            Scenario::Latency { load, flips, common } => scenarios::latency(&common, load, flips).await,
-            Scenario::Resources { monitors, common } => scenarios::resources(&common, monitors).await,
+            Scenario::Scale {
+                monitors,
+                interval,
+                window,
+                common,
+            } => scenarios::scale(&common, monitors, interval, window).await,
+            Scenario::Ceiling {
+                rates,
+                window,
+                common,
+            } => scenarios::ceiling(&common, &rates, window).await,
+            Scenario::Latency {
+                load,
+                flips,
+                common,
+            } => scenarios::latency(&common, load, flips).await,
+            Scenario::Resources { monitors, common } => {
+                scenarios::resources(&common, monitors).await
+            }
             Scenario::Smoke { common } => scenarios::smoke(&common).await,
         }
     });

@@ -45,7 +45,12 @@ pub async fn probe_stats(
 }
 
 /// How many ticks the schedule holds for these monitors in [from, to).
-pub fn scheduled_ticks(ids: &[String], interval: IntervalSeconds, from: OffsetDateTime, to: OffsetDateTime) -> u64 {
+pub fn scheduled_ticks(
+    ids: &[String],
+    interval: IntervalSeconds,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> u64 {
     let ms = |t: OffsetDateTime| u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let (from, to) = (ms(from), ms(to));
     let step = interval.as_millis();
@@ -54,8 +59,16 @@ pub fn scheduled_ticks(ids: &[String], interval: IntervalSeconds, from: OffsetDa
         .map(|id| {
             let offset = offset_ms(id, interval);
             // Ticks are offset + k·step; count those in [from, to).
-            let first = if from <= offset { 0 } else { (from - offset).div_ceil(step) };
-            let end = if to <= offset { 0 } else { (to - offset).div_ceil(step) };
+            let first = if from <= offset {
+                0
+            } else {
+                (from - offset).div_ceil(step)
+            };
+            let end = if to <= offset {
+                0
+            } else {
+                (to - offset).div_ceil(step)
+            };
             end.saturating_sub(first)
         })
         .sum()
@@ -86,7 +99,11 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Prints the report as a two-column table and writes it as JSON.
-pub fn report(out: &std::path::Path, scenario: &str, fields: Map<String, Value>) -> anyhow::Result<()> {
+pub fn report(
+    out: &std::path::Path,
+    scenario: &str,
+    fields: Map<String, Value>,
+) -> anyhow::Result<()> {
     println!("\n{scenario}");
     println!("{}", "-".repeat(60));
     for (key, value) in &fields {
@@ -103,7 +120,10 @@ pub fn report(out: &std::path::Path, scenario: &str, fields: Map<String, Value>)
     document.insert("scenario".into(), Value::from(scenario));
     document.insert("at".into(), Value::from(stamp));
     document.extend(fields);
-    std::fs::write(&path, serde_json::to_string_pretty(&Value::Object(document))?)?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&Value::Object(document))?,
+    )?;
     println!("written to {}", path.display());
     Ok(())
 }

@@ -55,7 +55,11 @@ async fn steady_state(
     let interval = IntervalSeconds::parse(i64::from(interval)).context("interval")?;
     let expected = scheduled_ticks(ids, interval, from, to);
     let seconds = (to - from).as_seconds_f64();
-    let ratio = if expected == 0 { 0.0 } else { stats.count as f64 / expected as f64 };
+    let ratio = if expected == 0 {
+        0.0
+    } else {
+        stats.count as f64 / expected as f64
+    };
     let (_, rss_peak) = fleet.rss_kib();
     let mut fields = Map::new();
     fields.insert("monitors".into(), json!(ids.len()));
@@ -63,15 +67,33 @@ async fn steady_state(
     fields.insert("scheduled_probes".into(), json!(expected));
     fields.insert("done_probes".into(), json!(stats.count));
     fields.insert("done_ratio".into(), json!(ratio));
-    fields.insert("scheduled_per_second".into(), json!(expected as f64 / seconds));
-    fields.insert("done_per_second".into(), json!(stats.count as f64 / seconds));
+    fields.insert(
+        "scheduled_per_second".into(),
+        json!(expected as f64 / seconds),
+    );
+    fields.insert(
+        "done_per_second".into(),
+        json!(stats.count as f64 / seconds),
+    );
     fields.insert("lag_p50_ms".into(), json!(stats.lag_p50_ms));
     fields.insert("lag_p99_ms".into(), json!(stats.lag_p99_ms));
     fields.insert("lag_max_ms".into(), json!(stats.lag_max_ms));
-    fields.insert("upwatch_cpu_percent_of_one_core".into(), json!(100.0 * cpu / seconds));
-    fields.insert("upwatch_rss_peak_mib".into(), json!(rss_peak as f64 / 1024.0));
-    fields.insert("pg_bytes_per_result".into(), json!(measure::bytes_per_result(&fleet.db).await?));
-    fields.insert("redis_used_memory_mib".into(), json!(fleet.redis_memory().await? as f64 / 1_048_576.0));
+    fields.insert(
+        "upwatch_cpu_percent_of_one_core".into(),
+        json!(100.0 * cpu / seconds),
+    );
+    fields.insert(
+        "upwatch_rss_peak_mib".into(),
+        json!(rss_peak as f64 / 1024.0),
+    );
+    fields.insert(
+        "pg_bytes_per_result".into(),
+        json!(measure::bytes_per_result(&fleet.db).await?),
+    );
+    fields.insert(
+        "redis_used_memory_mib".into(),
+        json!(fleet.redis_memory().await? as f64 / 1_048_576.0),
+    );
     Ok(Steady {
         fields,
         ratio,
@@ -79,16 +101,29 @@ async fn steady_state(
     })
 }
 
-pub async fn scale(common: &Common, monitors: usize, interval: u32, window: u64) -> anyhow::Result<()> {
+pub async fn scale(
+    common: &Common,
+    monitors: usize,
+    interval: u32,
+    window: u64,
+) -> anyhow::Result<()> {
     let fleet = Fleet::start(common, &[]).await?;
     let started = Instant::now();
-    let ids = fleet.register(monitors, |i| monitor(&fleet, i, interval, 2000)).await?;
+    let ids = fleet
+        .register(monitors, |i| monitor(&fleet, i, interval, 2000))
+        .await?;
     let registration = started.elapsed();
     // One whole interval, so every monitor has started ticking.
     let warm_up = Duration::from_secs(u64::from(interval) + 5);
-    let mut steady = steady_state(&fleet, &ids, interval, warm_up, Duration::from_secs(window)).await?;
-    steady.fields.insert("interval_seconds".into(), json!(interval));
-    steady.fields.insert("registration_seconds".into(), json!(registration.as_secs_f64()));
+    let mut steady =
+        steady_state(&fleet, &ids, interval, warm_up, Duration::from_secs(window)).await?;
+    steady
+        .fields
+        .insert("interval_seconds".into(), json!(interval));
+    steady.fields.insert(
+        "registration_seconds".into(),
+        json!(registration.as_secs_f64()),
+    );
     fleet.finish().await?;
     report(&common.out, "scale", steady.fields)
 }
@@ -132,11 +167,24 @@ pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::R
     let mut steps = Vec::new();
     for &rate in rates {
         let fleet = Fleet::start(common, &[]).await?;
-        let ids = fleet.register(rate, |i| monitor(&fleet, i, 1, 1000)).await?;
-        let steady = steady_state(&fleet, &ids, 1, Duration::from_secs(5), Duration::from_secs(window)).await?;
+        let ids = fleet
+            .register(rate, |i| monitor(&fleet, i, 1, 1000))
+            .await?;
+        let steady = steady_state(
+            &fleet,
+            &ids,
+            1,
+            Duration::from_secs(5),
+            Duration::from_secs(window),
+        )
+        .await?;
         fleet.finish().await?;
         let sustained = steady.ratio >= 0.99 && steady.lag_p99_ms < 1000.0;
-        let done = steady.fields.get("done_per_second").and_then(Value::as_f64).unwrap_or(0.0);
+        let done = steady
+            .fields
+            .get("done_per_second")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
         println!(
             "  {rate} monitors at 1 s: {done:.0} probes/s done, {:.2}% of scheduled, lag p99 {:.0} ms{}",
             steady.ratio * 100.0,
@@ -149,14 +197,19 @@ pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::R
         steps.push(Value::Object(steady.fields));
     }
     fields.insert("pipeline_sustained_per_second".into(), json!(best));
-    fields.insert("pipeline_to_raw_ratio".into(), json!(if raw > 0.0 { best / raw } else { 0.0 }));
+    fields.insert(
+        "pipeline_to_raw_ratio".into(),
+        json!(if raw > 0.0 { best / raw } else { 0.0 }),
+    );
     fields.insert("steps".into(), Value::Array(steps));
     report(&common.out, "ceiling", fields)
 }
 
 pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Result<()> {
     let fleet = Fleet::start(common, &[]).await?;
-    fleet.register(load, |i| monitor(&fleet, i, 1, 1000)).await?;
+    fleet
+        .register(load, |i| monitor(&fleet, i, 1, 1000))
+        .await?;
     fleet
         .register(flips, |i| {
             json!({
@@ -175,7 +228,10 @@ pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Resu
     pause(Duration::from_secs(5)).await;
     // Drain what the warm-up produced (every monitor's first `up`).
     let mut received: HashMap<i64, OffsetDateTime> = HashMap::new();
-    let collect = async |socket: &mut _, wanted: usize, received: &mut HashMap<i64, OffsetDateTime>| -> anyhow::Result<()> {
+    let collect = async |socket: &mut _,
+                         wanted: usize,
+                         received: &mut HashMap<i64, OffsetDateTime>|
+           -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let start = received.len();
         while received.len() < start + wanted {
@@ -189,7 +245,10 @@ pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Resu
             };
             let message: Value = serde_json::from_slice(&text)?;
             if message["type"] == "transition" {
-                received.insert(message["seq"].as_i64().unwrap_or(0), OffsetDateTime::now_utc());
+                received.insert(
+                    message["seq"].as_i64().unwrap_or(0),
+                    OffsetDateTime::now_utc(),
+                );
             }
         }
         Ok(())
@@ -205,23 +264,37 @@ pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Resu
     let seqs: Vec<i64> = received.keys().copied().collect();
     let rows = fleet
         .db
-        .query("SELECT seq, recorded_at FROM events WHERE seq = ANY($1)", &[&seqs])
+        .query(
+            "SELECT seq, recorded_at FROM events WHERE seq = ANY($1)",
+            &[&seqs],
+        )
         .await?;
     let mut latencies: Vec<f64> = rows
         .iter()
         .filter_map(|row| {
             let seq: i64 = row.get(0);
             let recorded: OffsetDateTime = row.get(1);
-            received.get(&seq).map(|at| (*at - recorded).as_seconds_f64() * 1000.0)
+            received
+                .get(&seq)
+                .map(|at| (*at - recorded).as_seconds_f64() * 1000.0)
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
     let mut fields = Map::new();
     fields.insert("load_monitors_at_1s".into(), json!(load));
     fields.insert("transitions_measured".into(), json!(latencies.len()));
-    fields.insert("delivery_p50_ms".into(), json!(percentile(&latencies, 50.0)));
-    fields.insert("delivery_p99_ms".into(), json!(percentile(&latencies, 99.0)));
-    fields.insert("delivery_max_ms".into(), json!(percentile(&latencies, 100.0)));
+    fields.insert(
+        "delivery_p50_ms".into(),
+        json!(percentile(&latencies, 50.0)),
+    );
+    fields.insert(
+        "delivery_p99_ms".into(),
+        json!(percentile(&latencies, 99.0)),
+    );
+    fields.insert(
+        "delivery_max_ms".into(),
+        json!(percentile(&latencies, 100.0)),
+    );
     fleet.finish().await?;
     report(&common.out, "latency", fields)
 }
@@ -231,14 +304,22 @@ pub async fn resources(common: &Common, monitors: usize) -> anyhow::Result<()> {
     pause(Duration::from_secs(3)).await;
     let (idle, _) = fleet.rss_kib();
     // A day's interval: the actors exist and wait; nothing is probed.
-    fleet.register(monitors, |i| monitor(&fleet, i, 86_400, 2000)).await?;
+    fleet
+        .register(monitors, |i| monitor(&fleet, i, 86_400, 2000))
+        .await?;
     pause(Duration::from_secs(10)).await;
     let (loaded, peak) = fleet.rss_kib();
     fleet.finish().await?;
     let mut fields = Map::new();
     fields.insert("monitors".into(), json!(monitors));
-    fields.insert("rss_without_monitors_mib".into(), json!(idle as f64 / 1024.0));
-    fields.insert("rss_with_monitors_mib".into(), json!(loaded as f64 / 1024.0));
+    fields.insert(
+        "rss_without_monitors_mib".into(),
+        json!(idle as f64 / 1024.0),
+    );
+    fields.insert(
+        "rss_with_monitors_mib".into(),
+        json!(loaded as f64 / 1024.0),
+    );
     fields.insert("rss_peak_mib".into(), json!(peak as f64 / 1024.0));
     fields.insert(
         "bytes_per_idle_monitor".into(),
@@ -252,9 +333,20 @@ pub async fn resources(common: &Common, monitors: usize) -> anyhow::Result<()> {
 pub async fn smoke(common: &Common) -> anyhow::Result<()> {
     let fleet = Fleet::start(common, &[]).await?;
     let ids = fleet.register(500, |i| monitor(&fleet, i, 1, 1000)).await?;
-    let steady = steady_state(&fleet, &ids, 1, Duration::from_secs(3), Duration::from_secs(5)).await?;
+    let steady = steady_state(
+        &fleet,
+        &ids,
+        1,
+        Duration::from_secs(3),
+        Duration::from_secs(5),
+    )
+    .await?;
     fleet.finish().await?;
-    let done = steady.fields.get("done_probes").and_then(Value::as_i64).unwrap_or(0);
+    let done = steady
+        .fields
+        .get("done_probes")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     report(&common.out, "smoke", steady.fields)?;
     if done == 0 {
         bail!("no probe result was stored");
