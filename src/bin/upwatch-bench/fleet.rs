@@ -215,19 +215,24 @@ impl Fleet {
         (ticks(11) + ticks(12)) / 100.0
     }
 
-    /// Memory Redis uses (the whole server), in bytes.
+    /// Memory this run's Redis keys use (`MEMORY USAGE` of each), in bytes.
     pub async fn redis_memory(&self) -> anyhow::Result<u64> {
         let client = redis::Client::open(self.common.redis.as_str())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
             .query_async(&mut connection)
             .await?;
-        Ok(info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0))
+        let mut total = 0;
+        for key in keys {
+            let used: Option<u64> = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await?;
+            total += used.unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// Stops upwatch and removes its database and keys.

@@ -91,7 +91,7 @@ async fn steady_state(
         json!(measure::bytes_per_result(&fleet.db).await?),
     );
     fields.insert(
-        "redis_used_memory_mib".into(),
+        "redis_keys_memory_mib".into(),
         json!(fleet.redis_memory().await? as f64 / 1_048_576.0),
     );
     Ok(Steady {
