@@ -134,6 +134,18 @@ fn event_data(event: &MonitorEvent) -> Result<Value, StoreError> {
         .unwrap_or_else(|| Value::Object(Default::default())))
 }
 
+/// A row of `SELECT seq, monitor_id, monitor_seq, type, data, recorded_at`.
+fn stored_event(row: &tokio_postgres::Row) -> StoredEvent {
+    StoredEvent {
+        seq: row.get("seq"),
+        monitor_id: row.get("monitor_id"),
+        monitor_seq: row.get("monitor_seq"),
+        event_type: row.get("type"),
+        data: row.get("data"),
+        recorded_at: row.get("recorded_at"),
+    }
+}
+
 fn to_recorded(event: &StoredEvent) -> Result<RecordedEvent, StoreError> {
     let tagged = serde_json::json!({"type": event.event_type, "data": event.data});
     let parsed: MonitorEvent = serde_json::from_value(tagged).map_err(|e| {
@@ -170,17 +182,7 @@ pub async fn list(
         )
         .await
         .context("reading the event log")?;
-    Ok(rows
-        .iter()
-        .map(|row| StoredEvent {
-            seq: row.get("seq"),
-            monitor_id: row.get("monitor_id"),
-            monitor_seq: row.get("monitor_seq"),
-            event_type: row.get("type"),
-            data: row.get("data"),
-            recorded_at: row.get("recorded_at"),
-        })
-        .collect())
+    Ok(rows.iter().map(stored_event).collect())
 }
 
 /// Whether the log holds anything about this monitor (deleted ones included).
@@ -327,16 +329,7 @@ pub async fn scan_by_monitor(
         .await
         .context("reading the event log by monitor")?;
     rows.iter()
-        .map(|row| {
-            to_recorded(&StoredEvent {
-                seq: row.get("seq"),
-                monitor_id: row.get("monitor_id"),
-                monitor_seq: row.get("monitor_seq"),
-                event_type: row.get("type"),
-                data: row.get("data"),
-                recorded_at: row.get("recorded_at"),
-            })
-        })
+        .map(|row| to_recorded(&stored_event(row)))
         .collect()
 }
 
