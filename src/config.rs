@@ -139,61 +139,34 @@ impl Settings {
             None => Roles::parse(&parsed("roles", "all")?)
                 .map_err(|m| SettingError::new("UPWATCH_ROLES", m))?,
         };
-        let startup_timeout = Duration::from_secs(parse_integer(
-            "startup_timeout_seconds",
-            &parsed("startup_timeout_seconds", "30")?,
-            0,
-            3600,
-        )?);
-        let pool_size = |key: &str| -> Result<usize, SettingError> {
-            let size = parse_integer(key, &parsed(key, "16")?, 1, 1000)?;
-            usize::try_from(size).map_err(|_| SettingError::new(&variable_name(key), "too large"))
+        let integer = |key: &str, default: &str, min: u64, max: u64| -> Result<u64, SettingError> {
+            parse_integer(key, &parsed(key, default)?, min, max)
         };
-        let db_pool_size = pool_size("db_pool_size")?;
-        let redis_pool_size = pool_size("redis_pool_size")?;
-        let worker_concurrency = usize::try_from(parse_integer(
+        let startup_timeout =
+            Duration::from_secs(integer("startup_timeout_seconds", "30", 0, 3600)?);
+        let db_pool_size = narrow("db_pool_size", integer("db_pool_size", "16", 1, 1000)?)?;
+        let redis_pool_size = narrow(
+            "redis_pool_size",
+            integer("redis_pool_size", "16", 1, 1000)?,
+        )?;
+        let worker_concurrency = narrow(
             "worker_concurrency",
-            &parsed("worker_concurrency", "512")?,
-            1,
-            100_000,
-        )?)
-        .map_err(|_| SettingError::new("UPWATCH_WORKER_CONCURRENCY", "too large"))?;
-        let partitions = u16::try_from(parse_integer(
-            "partitions",
-            &parsed("partitions", "64")?,
-            1,
-            1024,
-        )?)
-        .map_err(|_| SettingError::new("UPWATCH_PARTITIONS", "too large"))?;
+            integer("worker_concurrency", "512", 1, 100_000)?,
+        )?;
+        let partitions = narrow("partitions", integer("partitions", "64", 1, 1024)?)?;
         // The longest job timeout (60 s) plus a margin: a live worker never
         // holds a job that long, so only the jobs of dead workers are taken.
-        let reclaim_after = Duration::from_millis(parse_integer(
-            "reclaim_after_ms",
-            &parsed("reclaim_after_ms", "65000")?,
-            100,
-            3_600_000,
-        )?);
-
-        let feed_buffer = usize::try_from(parse_integer(
+        let reclaim_after =
+            Duration::from_millis(integer("reclaim_after_ms", "65000", 100, 3_600_000)?);
+        let feed_buffer = narrow(
             "feed_buffer",
-            &parsed("feed_buffer", "10000")?,
-            10,
-            1_000_000,
-        )?)
-        .map_err(|_| SettingError::new("UPWATCH_FEED_BUFFER", "too large"))?;
-        let lease = Duration::from_secs(parse_integer(
-            "lease_seconds",
-            &parsed("lease_seconds", "10")?,
-            1,
-            300,
-        )?);
-        let results_retention_days = u16::try_from(parse_integer(
+            integer("feed_buffer", "10000", 10, 1_000_000)?,
+        )?;
+        let lease = Duration::from_secs(integer("lease_seconds", "10", 1, 300)?);
+        let results_retention_days = narrow(
             "results_retention_days",
-            &parsed("results_retention_days", "30")?,
-            1,
-            3650,
-        )?)
-        .map_err(|_| SettingError::new("UPWATCH_RESULTS_RETENTION_DAYS", "too large"))?;
+            integer("results_retention_days", "30", 1, 3650)?,
+        )?;
         let instance = match raw("instance")? {
             Some(name) => InstanceName::parse(&name)?,
             None => InstanceName::from_hostname(),
@@ -265,6 +238,11 @@ fn file_value(key: &str, value: &toml::Value) -> Result<String, SettingError> {
             format!("expected a string or integer in the file, got {other}"),
         )),
     }
+}
+
+/// A value already checked against its range, in the type it is used as.
+fn narrow<T: TryFrom<u64>>(key: &str, value: u64) -> Result<T, SettingError> {
+    T::try_from(value).map_err(|_| SettingError::new(&variable_name(key), "too large"))
 }
 
 fn parse_integer(key: &str, raw: &str, min: u64, max: u64) -> Result<u64, SettingError> {
