@@ -316,3 +316,14 @@ pub fn event_types(page: &Value) -> Vec<&str> {
         .map(|e| e["type"].as_str().expect("type"))
         .collect()
 }
+
+/// The `status_changed` events in a page of events.
+pub fn status_changes(page: &Value) -> Vec<Value> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["type"] == "status_changed")
+        .cloned()
+        .collect()
+}

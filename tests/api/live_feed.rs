@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use upwatch::config::Roles;
 use upwatch::startup::Application;
 
-use crate::helpers::{TestApp, spawn_pipeline, spawn_roles, wait_for};
+use crate::helpers::{TestApp, spawn_pipeline, spawn_roles, status_changes, wait_for};
 use crate::pipeline::{register, results, wait_for_results};
 use crate::target::Target;
 
@@ -91,13 +91,7 @@ async fn logged_transitions(app: &TestApp, after_seq: i64) -> Vec<Value> {
     let (_, page) = app
         .get_json(&format!("/api/v1/events?after_seq={after_seq}&limit=1000"))
         .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "status_changed")
-        .cloned()
-        .collect()
+    status_changes(&page)
 }
 
 async fn wait_for_status(app: &TestApp, id: &str, wanted: &str) {

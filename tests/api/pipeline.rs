@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_pipeline, wait_for};
+use crate::helpers::{TestApp, spawn_pipeline, status_changes, wait_for};
 use crate::target::{Target, closed_port};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -29,13 +29,7 @@ async fn transitions(app: &TestApp, id: &str) -> Vec<Value> {
         .get_json(&format!("/api/v1/monitors/{id}/events?limit=1000"))
         .await;
     assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "status_changed")
-        .cloned()
-        .collect()
+    status_changes(&body)
 }
 
 async fn wait_for_status(app: &TestApp, id: &str, wanted: &str) -> Value {

@@ -13,7 +13,7 @@ use upwatch::queue::{RedisPool, stream::QueueError};
 use upwatch::startup::Application;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, redis_url, spawn_roles, wait_for};
+use crate::helpers::{TestApp, redis_url, spawn_roles, status_changes, wait_for};
 use crate::target::Target;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -201,12 +201,7 @@ async fn a_duplicate_result_is_stored_once_and_folded_once() {
     .await;
     assert_eq!(results(&app, &id).await.len(), 1);
     let (_, events) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
-    let changes: Vec<&Value> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "status_changed")
-        .collect();
+    let changes = status_changes(&events);
     assert_eq!(changes.len(), 1, "{events}");
     assert_eq!(changes[0]["data"]["to"], "up");
 }
