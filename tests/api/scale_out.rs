@@ -112,6 +112,17 @@ fn balanced(shares: &BTreeMap<String, usize>, instances: &[&str]) -> bool {
         && shares.values().sum::<usize>() == usize::from(PARTITIONS)
 }
 
+/// Waits until the leases of both roles are balanced over `instances`.
+async fn wait_until_balanced(prefix: &str, instances: &[&str], what: &str) {
+    wait_for(what, PATIENCE, || async {
+        let both = ["scheduler", "folder"]
+            .iter()
+            .all(|role| balanced(&shares(&lease_holders(prefix, role)), instances));
+        both.then_some(())
+    })
+    .await;
+}
+
 async fn ticks_by_monitor(db: &tokio_postgres::Client) -> HashMap<Uuid, Vec<OffsetDateTime>> {
     let rows = db
         .query(
@@ -153,15 +164,10 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     }
     fleet.start("w1", "worker", None);
     fleet.start("w2", "worker", None);
-    wait_for(
+    wait_until_balanced(
+        &prefix,
+        &["s1", "s2", "s3"],
         "leases balanced over three schedulers",
-        PATIENCE,
-        || async {
-            let both = ["scheduler", "folder"]
-                .iter()
-                .all(|role| balanced(&shares(&lease_holders(&prefix, role)), &["s1", "s2", "s3"]));
-            both.then_some(())
-        },
     )
     .await;
 
@@ -227,15 +233,10 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
         .filter(|s| *s != victim)
         .collect();
 
-    wait_for(
+    wait_until_balanced(
+        &prefix,
+        &survivors,
         "the dead process's partitions to be taken over",
-        PATIENCE,
-        || async {
-            let both = ["scheduler", "folder"]
-                .iter()
-                .all(|role| balanced(&shares(&lease_holders(&prefix, role)), &survivors));
-            both.then_some(())
-        },
     )
     .await;
     let taken_over_after = OffsetDateTime::now_utc() - killed_at;
@@ -269,15 +270,10 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     fleet.start("s4", "scheduler,folder", None);
     let mut with_new: Vec<&str> = survivors.clone();
     with_new.push("s4");
-    wait_for(
+    wait_until_balanced(
+        &prefix,
+        &with_new,
         "partitions to rebalance onto the new process",
-        PATIENCE,
-        || async {
-            let both = ["scheduler", "folder"]
-                .iter()
-                .all(|role| balanced(&shares(&lease_holders(&prefix, role)), &with_new));
-            both.then_some(())
-        },
     )
     .await;
 
@@ -294,16 +290,14 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
         "the change to take effect in a scheduler",
         PATIENCE,
         || async {
-            let (_, body) = (
-                0,
-                http.get(format!("{api}/monitors/{moved}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap(),
-            );
+            let body: Value = http
+                .get(format!("{api}/monitors/{moved}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             (body["status"] == "down").then_some(())
         },
     )
