@@ -26,7 +26,7 @@ impl SettingError {
 }
 
 /// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "database_url",
     "redis_url",
     "bind",
@@ -36,6 +36,7 @@ const KEYS: [&str; 15] = [
     "db_pool_size",
     "redis_pool_size",
     "worker_concurrency",
+    "worker_threads",
     "partitions",
     "reclaim_after_ms",
     "instance",
@@ -63,6 +64,8 @@ pub struct Settings {
     pub redis_pool_size: usize,
     /// How many probes one worker runs at once.
     pub worker_concurrency: usize,
+    /// Threads a worker runs its probes on (default: one per CPU).
+    pub worker_threads: usize,
     /// How many results streams (and, later, lease partitions) monitors hash into.
     pub partitions: u16,
     /// How long a job may sit unacknowledged before another worker takes it over.
@@ -91,6 +94,7 @@ impl fmt::Debug for Settings {
             .field("db_pool_size", &self.db_pool_size)
             .field("redis_pool_size", &self.redis_pool_size)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("worker_threads", &self.worker_threads)
             .field("partitions", &self.partitions)
             .field("reclaim_after", &self.reclaim_after)
             .field("instance", &self.instance)
@@ -153,6 +157,11 @@ impl Settings {
             "worker_concurrency",
             integer("worker_concurrency", "512", 1, 100_000)?,
         )?;
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let worker_threads = narrow(
+            "worker_threads",
+            integer("worker_threads", &cpus.to_string(), 1, 1024)?,
+        )?;
         let partitions = narrow("partitions", integer("partitions", "64", 1, 1024)?)?;
         // The longest job timeout (60 s) plus a margin: a live worker never
         // holds a job that long, so only the jobs of dead workers are taken.
@@ -182,6 +191,7 @@ impl Settings {
             db_pool_size,
             redis_pool_size,
             worker_concurrency,
+            worker_threads,
             partitions,
             reclaim_after,
             instance,
@@ -543,6 +553,8 @@ mod tests {
         assert_eq!(settings.roles, Roles::all());
         assert_eq!(settings.startup_timeout, Duration::from_secs(30));
         assert_eq!(settings.worker_concurrency, 512);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(settings.worker_threads, cpus);
         assert_eq!(settings.partitions, 64);
         assert_eq!(settings.reclaim_after, Duration::from_millis(65_000));
         assert_eq!(settings.feed_buffer, 10_000);
@@ -555,12 +567,14 @@ mod tests {
     fn pipeline_settings_are_read() {
         let settings = load(&[
             ("UPWATCH_WORKER_CONCURRENCY", "8"),
+            ("UPWATCH_WORKER_THREADS", "3"),
             ("UPWATCH_PARTITIONS", "4"),
             ("UPWATCH_RECLAIM_AFTER_MS", "1500"),
             ("UPWATCH_INSTANCE", "worker-7.eu"),
         ])
         .unwrap();
         assert_eq!(settings.worker_concurrency, 8);
+        assert_eq!(settings.worker_threads, 3);
         assert_eq!(settings.partitions, 4);
         assert_eq!(settings.reclaim_after, Duration::from_millis(1500));
         assert_eq!(settings.instance.as_str(), "worker-7.eu");
@@ -582,6 +596,7 @@ mod tests {
             ("UPWATCH_DB_POOL_SIZE", "0"),
             ("UPWATCH_REDIS_POOL_SIZE", "1001"),
             ("UPWATCH_WORKER_CONCURRENCY", "0"),
+            ("UPWATCH_WORKER_THREADS", "0"),
             ("UPWATCH_PARTITIONS", "1025"),
             ("UPWATCH_RECLAIM_AFTER_MS", "ten"),
             ("UPWATCH_INSTANCE", "has space"),

@@ -36,6 +36,8 @@ pub enum StartupError {
     Prober(#[from] ProberError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    #[error("cannot start the worker's runtime: {0}")]
+    WorkerRuntime(#[source] std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -101,15 +103,14 @@ impl Application {
                 concurrency: settings.worker_concurrency,
                 partitions: settings.partitions,
                 reclaim_after: settings.reclaim_after,
+                threads: settings.worker_threads,
             };
             let prober = Prober::new()?;
-            tasks.push(worker::spawn(
-                redis.clone(),
-                keys.clone(),
-                prober,
-                config,
-                stopping.clone(),
-            ));
+            let worker_redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
+            let worker =
+                worker::spawn(worker_redis, keys.clone(), prober, config, stopping.clone())
+                    .map_err(StartupError::WorkerRuntime)?;
+            tasks.push(worker);
         }
         if settings.roles.contains(Role::Folder) {
             let (owned, leasing) = leases::spawn(

@@ -14,7 +14,8 @@ pub mod worker;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::queue::{QueueError, RedisPool};
 
@@ -54,6 +55,31 @@ impl Shutdown {
             () = self.requested() => true,
         }
     }
+}
+
+/// Runs `task` to completion on a multi-threaded runtime of its own, so that
+/// CPU-heavy work (the probes) spreads over every core instead of sharing the
+/// actix System thread with the actors. The handle finishes when `task` does.
+pub(crate) fn spawn_on_own_runtime(
+    name: &str,
+    threads: usize,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()?;
+    let (done, finished) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            runtime.block_on(task);
+            let _ = done.send(());
+        })?;
+    Ok(actix_web::rt::spawn(async move {
+        let _ = finished.await;
+    }))
 }
 
 /// Runs `operation` on a pooled Redis connection; any failure (no connection,

@@ -1,7 +1,8 @@
 //! A worker: reads jobs through the `workers` consumer group, runs up to
 //! `concurrency` probes at once, publishes each result to its partition's
 //! results stream and only then acknowledges the job. A reclaim loop takes
-//! over the jobs of workers that died.
+//! over the jobs of workers that died. It runs on a multi-threaded runtime of
+//! its own (`threads` threads), with its own Redis pool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{Shutdown, keep_trying, on_redis};
+use super::{Shutdown, keep_trying, on_redis, spawn_on_own_runtime};
 use crate::domain::ProbeResult;
 use crate::domain::result::to_micros;
 use crate::probe::{ProbeOutcome, Prober};
@@ -38,6 +39,8 @@ pub struct WorkerConfig {
     pub partitions: u16,
     /// Jobs left unacknowledged this long by another consumer are taken over.
     pub reclaim_after: Duration,
+    /// Threads the worker's runtime runs probes on.
+    pub threads: usize,
 }
 
 /// A job that is done with: its stream entry, and the result to publish
@@ -45,15 +48,21 @@ pub struct WorkerConfig {
 type Finished = (String, Option<ProbeResult>);
 
 /// Starts a worker; it runs until shutdown, then finishes the probes in
-/// flight, publishes and acknowledges them, and returns.
+/// flight, publishes and acknowledges them, and returns. `redis` should be a
+/// pool of its own: its connections are driven by the worker's runtime.
 pub fn spawn(
     redis: RedisPool,
     keys: Keys,
     prober: Prober,
     config: WorkerConfig,
     shutdown: Shutdown,
-) -> JoinHandle<()> {
-    actix_web::rt::spawn(run(redis, keys, prober, config, shutdown))
+) -> std::io::Result<JoinHandle<()>> {
+    let threads = config.threads;
+    spawn_on_own_runtime(
+        "upwatch-worker",
+        threads,
+        run(redis, keys, prober, config, shutdown),
+    )
 }
 
 async fn run(
@@ -65,7 +74,7 @@ async fn run(
 ) {
     tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "worker started");
     let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
-    let publisher = actix_web::rt::spawn(publish_finished(
+    let publisher = tokio::spawn(publish_finished(
         finished_rx,
         redis.clone(),
         keys.clone(),
@@ -77,7 +86,7 @@ async fn run(
         finished: finished_tx,
         consumer: config.consumer.clone(),
     };
-    let reclaimer = actix_web::rt::spawn(reclaim_loop(
+    let reclaimer = tokio::spawn(reclaim_loop(
         redis.clone(),
         keys.clone(),
         config.clone(),
@@ -210,7 +219,7 @@ impl Probes {
             self.finished.clone(),
             self.consumer.clone(),
         );
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             let outcome = prober.probe(&job.spec).await;
             let result = to_result(&job, outcome, consumer);
             log_probe(&job, &result);

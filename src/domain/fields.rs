@@ -62,10 +62,11 @@ impl From<MonitorName> for String {
     }
 }
 
-/// The probed address: an absolute `http` or `https` URL with a host.
+/// The probed address: an absolute `http` or `https` URL with a host, kept
+/// parsed so that a probe does not parse it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct MonitorUrl(String);
+pub struct MonitorUrl(url::Url);
 
 impl MonitorUrl {
     pub const MAX_LEN: usize = 2048;
@@ -89,20 +90,23 @@ impl MonitorUrl {
             return Err(InvalidValue::new("must have a host"));
         }
         // The normalised form (lower-case host, default path) is what gets probed.
-        let normalised = String::from(parsed);
-        if normalised.len() > Self::MAX_LEN {
+        if parsed.as_str().len() > Self::MAX_LEN {
             return Err(InvalidValue::new(format!(
                 "must be at most {} characters",
                 Self::MAX_LEN
             )));
         }
-        Ok(Self(normalised))
+        Ok(Self(parsed))
+    }
+
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
     }
 }
 
 impl AsRef<str> for MonitorUrl {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -115,7 +119,7 @@ impl TryFrom<String> for MonitorUrl {
 
 impl From<MonitorUrl> for String {
     fn from(value: MonitorUrl) -> Self {
-        value.0
+        value.0.into()
     }
 }
 

@@ -76,8 +76,8 @@ impl Prober {
     /// Sends the request and reads (a bounded part of) the body; the status.
     async fn exchange(&self, spec: &ProbeSpec) -> Result<u16, reqwest::Error> {
         let request = match spec.method {
-            HttpMethod::Get => self.client.get(spec.url.as_ref()),
-            HttpMethod::Head => self.client.head(spec.url.as_ref()),
+            HttpMethod::Get => self.client.get(spec.url.as_url().clone()),
+            HttpMethod::Head => self.client.head(spec.url.as_url().clone()),
         };
         let mut response = request.send().await?;
         let status = response.status().as_u16();

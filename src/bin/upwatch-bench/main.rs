@@ -11,6 +11,10 @@ use clap::{Parser, Subcommand};
 
 use fleet::Common;
 
+// The same allocator as upwatch, so the raw ceiling is measured like for like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Benchmarks upwatch: scale, throughput ceiling, transition latency, memory")]
 struct Cli {
