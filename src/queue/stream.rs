@@ -140,10 +140,17 @@ pub(crate) fn decode<T: DeserializeOwned>(
     entry: StreamId,
     field: &str,
 ) -> Entry<T> {
-    let payload = entry
-        .get::<String>(field)
-        .ok_or_else(|| format!("entry {} has no `{field}` field", entry.id))
-        .and_then(|raw| serde_json::from_str::<T>(&raw).map_err(|e| e.to_string()));
+    // Read in place: the bytes as Redis sent them, no copy, no UTF-8 pass.
+    let payload = match entry.map.get(field) {
+        Some(redis::Value::BulkString(raw)) => {
+            serde_json::from_slice::<T>(raw).map_err(|e| e.to_string())
+        }
+        Some(other) => Err(format!(
+            "entry {} has a `{field}` that is not a string: {other:?}",
+            entry.id
+        )),
+        None => Err(format!("entry {} has no `{field}` field", entry.id)),
+    };
     Entry {
         stream,
         id: entry.id,

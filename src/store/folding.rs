@@ -67,7 +67,7 @@ pub async fn fold_batch(pool: &Pool, batch: &[ProbeResult]) -> Result<FoldOutcom
             .push(result);
     }
     let monitor_ids: Vec<Uuid> = by_monitor.keys().copied().collect();
-    let mut targets = monitors::lock_fold_targets(&tx, &monitor_ids).await?;
+    let mut targets = monitors::load_fold_targets(&tx, &monitor_ids).await?;
     let mut changes = Vec::new();
     for target in targets.iter_mut().filter(|t| t.active) {
         for result in by_monitor.get(&target.id).into_iter().flatten() {

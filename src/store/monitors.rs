@@ -217,9 +217,11 @@ pub struct FoldTarget {
     pub last_latency_ms: Option<i32>,
 }
 
-/// Loads and locks (until the transaction ends) the fold targets among `ids`,
-/// in id order so two folders never wait on each other in a cycle.
-pub async fn lock_fold_targets(
+/// Loads the fold targets among `ids`. The caller holds the append lock
+/// (`event_log::lock_for_append`), which every writer of `monitors` takes
+/// first, so the rows cannot change under it and need no row locks of their
+/// own: each would cost a write and a WAL record per folded result.
+pub async fn load_fold_targets(
     tx: &Transaction<'_>,
     ids: &[Uuid],
 ) -> Result<Vec<FoldTarget>, StoreError> {
@@ -228,11 +230,11 @@ pub async fn lock_fold_targets(
             "SELECT id, name, tags, failure_threshold, recovery_threshold, paused, deleted, version,
                     status, status_since, consecutive_successes, consecutive_failures,
                     newest_folded_at, last_checked_at, last_latency_ms
-             FROM monitors WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+             FROM monitors WHERE id = ANY($1) ORDER BY id",
             &[&ids],
         )
         .await
-        .context("locking monitors to fold results into")?;
+        .context("loading monitors to fold results into")?;
     rows.iter()
         .map(|row| {
             let id: Uuid = row.get("id");
