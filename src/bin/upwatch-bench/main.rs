@@ -78,33 +78,57 @@ enum Scenario {
     },
 }
 
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = actix_web::rt::System::new().block_on(async move {
-        match cli.command {
-            Scenario::Target { port, workers } => {
-                target::serve(port, workers).await.map_err(Into::into)
+        let scenario = async move {
+            match cli.command {
+                Scenario::Target { port, workers } => {
+                    target::serve(port, workers).await.map_err(Into::into)
+                }
+                Scenario::Scale {
+                    monitors,
+                    interval,
+                    window,
+                    common,
+                } => scenarios::scale(&common, monitors, interval, window).await,
+                Scenario::Ceiling {
+                    rates,
+                    window,
+                    common,
+                } => scenarios::ceiling(&common, &rates, window).await,
+                Scenario::Latency {
+                    load,
+                    flips,
+                    common,
+                } => scenarios::latency(&common, load, flips).await,
+                Scenario::Resources { monitors, common } => {
+                    scenarios::resources(&common, monitors).await
+                }
+                Scenario::Smoke { common } => scenarios::smoke(&common).await,
             }
-            Scenario::Scale {
-                monitors,
-                interval,
-                window,
-                common,
-            } => scenarios::scale(&common, monitors, interval, window).await,
-            Scenario::Ceiling {
-                rates,
-                window,
-                common,
-            } => scenarios::ceiling(&common, &rates, window).await,
-            Scenario::Latency {
-                load,
-                flips,
-                common,
-            } => scenarios::latency(&common, load, flips).await,
-            Scenario::Resources { monitors, common } => {
-                scenarios::resources(&common, monitors).await
-            }
-            Scenario::Smoke { common } => scenarios::smoke(&common).await,
+        };
+        // Dropping the scenario drops its fleet, which kills upwatch and the target.
+        tokio::select! {
+            outcome = scenario => outcome,
+            () = interrupted() => Err(anyhow::anyhow!(
+                "interrupted: upwatch and the target were stopped; the run's \
+                 upwatch_bench_* database and upwatch-bench-* keys are left behind"
+            )),
         }
     });
     match outcome {
