@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -98,12 +98,30 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Prints the report as a two-column table and writes it as JSON.
+/// Milliseconds one thread takes for a fixed piece of arithmetic: how fast
+/// the machine was when the report was written. Shared machines change speed
+/// from minute to minute; this lets runs be compared.
+pub fn cpu_reference_ms() -> f64 {
+    let started = std::time::Instant::now();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..200_000_000u64 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state = std::hint::black_box(state);
+    }
+    std::hint::black_box(state);
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Prints the report as a two-column table and writes it as JSON, with the
+/// machine's speed at the time (see [`cpu_reference_ms`]).
 pub fn report(
     out: &std::path::Path,
     scenario: &str,
-    fields: Map<String, Value>,
+    mut fields: Map<String, Value>,
 ) -> anyhow::Result<()> {
+    fields.insert("cpu_reference_ms".into(), json!(cpu_reference_ms()));
     println!("\n{scenario}");
     println!("{}", "-".repeat(60));
     for (key, value) in &fields {
