@@ -21,6 +21,9 @@ target/release/upwatch-bench ceiling --rates "$rate" --window $((seconds * 2 + 6
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT
 
+# Results stored so far in the run's database ($db).
+count() { "${psql_admin[@]}" -d "$db" -c "SELECT count(*) FROM probe_results" 2>/dev/null || echo 0; }
+
 echo "waiting for $rate probes/s to be stored..."
 deadline=$((SECONDS + 300))
 while :; do
@@ -29,7 +32,6 @@ while :; do
     pid=$(pgrep -n -f "upwatch serve" || true)
     db=$("${psql_admin[@]}" -c "SELECT datname FROM pg_database WHERE datname LIKE 'upwatch_bench_%' ORDER BY oid DESC LIMIT 1")
     [[ -n $pid && -n $db ]] || continue
-    count() { "${psql_admin[@]}" -d "$db" -c "SELECT count(*) FROM probe_results" 2>/dev/null || echo 0; }
     before=$(count)
     sleep 2
     after=$(count)
