@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditState;
 use crate::store::event_log::{self, MonitorScan};
 use crate::store::monitors::{self, MonitorView};
-use crate::store::{Pool, StoreError};
+use crate::store::{self, Pool, StoreError};
 
 /// Events read per page.
 const PAGE: i64 = 1_000;
@@ -44,10 +44,7 @@ pub async fn replay(
     options: ReplayOptions,
     mut each: impl FnMut(&AuditState),
 ) -> Result<Vec<Mismatch>, ReplayError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("replaying the event log", e))?;
+    let client = store::connection(pool, "replaying the event log").await?;
     let mut mismatches = Vec::new();
     let mut current: Option<AuditState> = None;
     let mut scan = MonitorScan {

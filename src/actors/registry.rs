@@ -15,7 +15,7 @@ use super::leases::Owned;
 use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
 use super::{Shutdown, keep_trying};
 use crate::domain::{Monitor, partition_of};
-use crate::store::{Pool, StoreError, event_log, monitors};
+use crate::store::{self, Pool, StoreError, event_log, monitors};
 
 /// How often the event log is checked for changes.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
@@ -239,20 +239,14 @@ pub fn watch(
 /// The log position first, then the monitors: a change in between is seen
 /// twice, which is harmless, rather than missed.
 async fn load_all(pg: &Pool) -> Result<(i64, Vec<Monitor>), StoreError> {
-    let client = pg
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("loading monitors", e))?;
+    let client = store::connection(pg, "loading monitors").await?;
     let cursor = event_log::latest_seq(&client).await?;
     let active = monitors::list_active(&client).await?;
     Ok((cursor, active))
 }
 
 async fn changes_after(pg: &Pool, cursor: i64) -> Result<(Vec<Monitor>, i64), StoreError> {
-    let client = pg
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("following monitor changes", e))?;
+    let client = store::connection(pg, "following monitor changes").await?;
     let (ids, read_up_to) = event_log::configured_after(&client, cursor, WATCH_BATCH).await?;
     let mut changed = Vec::with_capacity(ids.len());
     for id in ids {

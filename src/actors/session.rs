@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::broadcaster::{Broadcaster, Push, Subscribe, TooSlow, Unsubscribe};
 use crate::feed::{FeedMessage, FeedState, Filter, TransitionMessage};
-use crate::store::{Pool, StoreError, event_log};
+use crate::store::{self, Pool, StoreError, event_log};
 
 /// Pings go out this often; a client that answers none of two is closed.
 const PING_EVERY: Duration = Duration::from_secs(10);
@@ -106,10 +106,7 @@ async fn read_page(
     after: i64,
     filter: &Filter,
 ) -> Result<Vec<TransitionMessage>, StoreError> {
-    let client = pg
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("catching a live feed client up", e))?;
+    let client = store::connection(pg, "catching a live feed client up").await?;
     let tags: Vec<&str> = filter.tags.iter().map(AsRef::as_ref).collect();
     let page =
         event_log::transitions_after(&client, after, &filter.monitor_ids, &tags, CATCH_UP_PAGE)
@@ -139,10 +136,7 @@ impl Actor for Session {
         });
         let pg = self.pg.clone();
         let latest = async move {
-            let client = pg
-                .get()
-                .await
-                .map_err(|e| StoreError::from_pool("greeting a live feed client", e))?;
+            let client = store::connection(&pg, "greeting a live feed client").await?;
             event_log::latest_seq(&client).await
         };
         ctx.spawn(

@@ -30,9 +30,20 @@ pub struct StoredEvent {
     pub recorded_at: OffsetDateTime,
 }
 
-/// Waits for this transaction's turn to append. Call it first in every
-/// transaction that appends, before touching any projection row.
-pub async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
+/// Starts a transaction that may append: it waits for its turn to append
+/// first, before touching any projection row (see `docs/architecture.md`).
+pub async fn begin_appending(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Transaction<'_>, StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    lock_for_append(&tx).await?;
+    Ok(tx)
+}
+
+async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
         .await
         .context("waiting for the event log append lock")?;

@@ -37,16 +37,8 @@ pub async fn fold_batch(pool: &Pool, batch: &[ProbeResult]) -> Result<FoldOutcom
     if batch.is_empty() {
         return Ok(FoldOutcome::default());
     }
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("folding probe results", e))?;
-    let tx = client
-        .transaction()
-        .await
-        .context("starting a transaction")?;
-    // Taken first, as every appending transaction does: see `lock_for_append`.
-    event_log::lock_for_append(&tx).await?;
+    let mut client = super::connection(pool, "folding probe results").await?;
+    let tx = event_log::begin_appending(&mut client).await?;
     let new_ids: HashSet<Uuid> = results::insert_batch(&tx, batch)
         .await?
         .into_iter()

@@ -74,6 +74,14 @@ impl StoreError {
     }
 }
 
+/// A pooled connection for `what` (named in the error when none comes).
+pub(crate) async fn connection(
+    pool: &Pool,
+    what: &'static str,
+) -> Result<deadpool_postgres::Client, StoreError> {
+    pool.get().await.map_err(|e| StoreError::from_pool(what, e))
+}
+
 /// Attaches what we were doing to a driver error.
 pub(crate) trait DbContext<T> {
     fn context(self, context: &'static str) -> Result<T, StoreError>;

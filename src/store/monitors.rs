@@ -218,7 +218,7 @@ pub struct FoldTarget {
 }
 
 /// Loads the fold targets among `ids`. The caller holds the append lock
-/// (`event_log::lock_for_append`), which every writer of `monitors` takes
+/// (`event_log::begin_appending`), which every writer of `monitors` takes
 /// first, so the rows cannot change under it and need no row locks of their
 /// own: each would cost a write and a WAL record per folded result.
 pub async fn load_fold_targets(

@@ -10,15 +10,8 @@ use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, monitor};
 
 /// Records a new monitor; its id is time-ordered (UUIDv7).
 pub async fn register(pool: &Pool, config: MonitorConfig) -> Result<MonitorView, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("registering a monitor", e))?;
-    let tx = client
-        .transaction()
-        .await
-        .context("starting a transaction")?;
-    event_log::lock_for_append(&tx).await?;
+    let mut client = super::connection(pool, "registering a monitor").await?;
+    let tx = event_log::begin_appending(&mut client).await?;
     let id = Uuid::now_v7();
     let view = record(&tx, None, id, monitor::register(config)).await?;
     tx.commit().await.context("committing a registration")?;
@@ -30,15 +23,8 @@ pub async fn register_many(
     pool: &Pool,
     configs: Vec<MonitorConfig>,
 ) -> Result<Vec<MonitorView>, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("registering monitors", e))?;
-    let tx = client
-        .transaction()
-        .await
-        .context("starting a transaction")?;
-    event_log::lock_for_append(&tx).await?;
+    let mut client = super::connection(pool, "registering monitors").await?;
+    let tx = event_log::begin_appending(&mut client).await?;
     let mut views = Vec::with_capacity(configs.len());
     for config in configs {
         let id = Uuid::now_v7();
@@ -57,15 +43,8 @@ pub async fn change(
     expected_version: Option<i64>,
     decide: impl FnOnce(&Monitor) -> Result<Option<MonitorEvent>, FieldError>,
 ) -> Result<MonitorView, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("changing a monitor", e))?;
-    let tx = client
-        .transaction()
-        .await
-        .context("starting a transaction")?;
-    event_log::lock_for_append(&tx).await?;
+    let mut client = super::connection(pool, "changing a monitor").await?;
+    let tx = event_log::begin_appending(&mut client).await?;
     let current = monitors::find(&tx, id, true)
         .await?
         .filter(|view| !view.monitor.deleted)

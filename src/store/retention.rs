@@ -39,10 +39,7 @@ pub async fn maintain(
     today: Date,
     retention_days: u16,
 ) -> Result<Housekeeping, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::from_pool("keeping the results partitions", e))?;
+    let mut client = super::connection(pool, "keeping the results partitions").await?;
     let tx = client
         .transaction()
         .await
