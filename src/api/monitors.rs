@@ -239,7 +239,8 @@ pub async fn results(
     let after = query
         .single("cursor")?
         .map(cursor::decode_result)
-        .transpose()?;
+        .transpose()?
+        .map(|(scheduled_at, _job_id)| scheduled_at);
     let client = state.db("reading probe results").await?;
     let rows = results::list(
         &client,

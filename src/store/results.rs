@@ -34,7 +34,7 @@ pub async fn insert_batch(
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
                  $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
                  $10::text[])
-             ON CONFLICT (job_id, scheduled_at) DO NOTHING
+             ON CONFLICT (monitor_id, scheduled_at) DO NOTHING
              RETURNING job_id",
             &[
                 &job_ids,
@@ -62,8 +62,9 @@ pub struct ResultQuery {
     pub since: Option<OffsetDateTime>,
     /// Scheduled before this time.
     pub until: Option<OffsetDateTime>,
-    /// Continue after this (scheduled_at, job_id) position (the cursor).
-    pub after: Option<(OffsetDateTime, Uuid)>,
+    /// Continue with the results scheduled before this one (the cursor's
+    /// tick: a monitor has one result per tick).
+    pub after: Option<OffsetDateTime>,
     pub limit: i64,
 }
 
@@ -71,7 +72,6 @@ pub async fn list(
     client: &impl GenericClient,
     query: &ResultQuery,
 ) -> Result<Vec<ProbeResult>, StoreError> {
-    let (after_time, after_job) = query.after.unzip();
     let rows = client
         .query(
             "SELECT job_id, monitor_id, scheduled_at, started_at, checked_at, up, http_status,
@@ -80,15 +80,14 @@ pub async fn list(
              WHERE monitor_id = $1
                AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
                AND ($3::timestamptz IS NULL OR scheduled_at < $3)
-               AND ($4::timestamptz IS NULL OR (scheduled_at, job_id) < ($4, $5::uuid))
-             ORDER BY scheduled_at DESC, job_id DESC
-             LIMIT $6",
+               AND ($4::timestamptz IS NULL OR scheduled_at < $4)
+             ORDER BY scheduled_at DESC
+             LIMIT $5",
             &[
                 &query.monitor_id,
                 &query.since,
                 &query.until,
-                &after_time,
-                &after_job,
+                &query.after,
                 &query.limit,
             ],
         )
