@@ -18,8 +18,9 @@ const QUEUE_CAPACITY: usize = 100_000;
 const BATCH_MAX: usize = 1_000;
 /// How long the first job of a batch waits for company.
 const LINGER: Duration = Duration::from_millis(5);
-/// About how many entries the jobs stream keeps.
-pub const JOBS_MAX_LEN: usize = 1_000_000;
+/// About how many entries the jobs stream keeps (each holds up to
+/// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
+pub const JOBS_MAX_LEN: usize = 50_000;
 /// A job this old when Redis is back is not sent: its tick has passed, and
 /// sending a backlog would be the burst the schedule promises not to make.
 const STALE_AFTER_MS: u64 = 60_000;

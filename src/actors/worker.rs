@@ -1,10 +1,12 @@
-//! A worker: reads jobs through the `workers` consumer group, runs up to
-//! `concurrency` probes at once, publishes each result to its partition's
-//! results stream and only then acknowledges the job. A reclaim loop takes
-//! over the jobs of workers that died. It runs on a multi-threaded runtime of
+//! A worker: reads entries of jobs through the `workers` consumer group,
+//! runs up to `concurrency` probes at once, publishes each result to its
+//! partition's results stream as soon as it is in, and acknowledges an entry
+//! once the results of all its jobs are published. A reclaim loop takes over
+//! the entries of workers that died. It runs on a multi-threaded runtime of
 //! its own (`threads` threads), with its own Redis pool.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -16,13 +18,13 @@ use crate::domain::ProbeResult;
 use crate::domain::result::to_micros;
 use crate::probe::{ProbeOutcome, Prober};
 use crate::queue::RedisPool;
-use crate::queue::jobs::{self, Delivery, Job};
+use crate::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use crate::queue::keys::Keys;
 
 /// A job delivered more often than this is given up on and recorded as down.
 pub const MAX_DELIVERIES: u64 = 3;
-/// Jobs read per round trip, at most.
-const READ_BATCH: usize = 256;
+/// Stream entries read per round trip, at most.
+const READ_BATCH: usize = 64;
 /// How long a read waits for new entries; also how quickly shutdown and
 /// lease changes are noticed. Well under the Redis reply timeout (see
 /// `queue::pool`).
@@ -43,9 +45,31 @@ pub struct WorkerConfig {
     pub threads: usize,
 }
 
-/// A job that is done with: its stream entry, and the result to publish
-/// (none for an entry that could not be read as a job).
-type Finished = (String, Option<ProbeResult>);
+/// What the publisher is handed. An entry's `Acknowledge` is sent after the
+/// results of all its jobs, so it is published after them.
+enum Finished {
+    Result(ProbeResult),
+    /// Every job of this entry is done (or it could not be read).
+    Acknowledge(String),
+}
+
+/// The jobs of one stream entry still running.
+struct EntryInFlight {
+    entry_id: String,
+    unfinished: AtomicUsize,
+}
+
+impl EntryInFlight {
+    /// Counts one job as done; the entry's id if it was the last.
+    fn finish_one(&self) -> Option<String> {
+        (self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1).then(|| self.entry_id.clone())
+    }
+}
+
+/// How many entries to ask for when `free` probe slots are free.
+fn entries_for(free: usize) -> usize {
+    (free / JOBS_PER_ENTRY).clamp(1, READ_BATCH)
+}
 
 /// Starts a worker; it runs until shutdown, then finishes the probes in
 /// flight, publishes and acknowledges them, and returns. `redis` should be a
@@ -116,8 +140,7 @@ async fn run(
                     .await;
             }
         }
-        let free = probes.wait_for_a_slot().await;
-        let count = free.min(READ_BATCH);
+        let count = entries_for(probes.wait_for_a_slot().await);
         let read = on_redis(&redis, async |connection| {
             jobs::read(connection, &keys, &config.consumer, count, READ_BLOCK_MS).await
         });
@@ -190,42 +213,62 @@ impl Probes {
         let _ = self.slots.acquire_many(all).await;
     }
 
+    /// Starts the probes of an entry's jobs, each as a slot frees up.
     async fn start(&self, delivery: Delivery) {
         let Delivery {
             entry_id,
-            job,
+            jobs,
             times_delivered,
         } = delivery;
-        let job = match job {
-            Ok(job) => job,
+        let jobs = match jobs {
+            Ok(jobs) if !jobs.is_empty() => jobs,
+            Ok(_) => {
+                let _ = self.finished.send(Finished::Acknowledge(entry_id));
+                return;
+            }
             Err(reason) => {
                 // Nothing to probe or to report on: drop it so it stops coming back.
-                tracing::error!(entry_id = %entry_id, reason = %reason, "unreadable job dropped");
-                let _ = self.finished.send((entry_id, None));
+                tracing::error!(entry_id = %entry_id, reason = %reason, "unreadable jobs dropped");
+                let _ = self.finished.send(Finished::Acknowledge(entry_id));
                 return;
             }
         };
         if times_delivered > MAX_DELIVERIES {
-            let result = given_up(&job, times_delivered, &self.consumer);
-            log_probe(&job, &result);
-            let _ = self.finished.send((entry_id, Some(result)));
+            for job in &jobs {
+                let result = given_up(job, times_delivered, &self.consumer);
+                log_probe(job, &result);
+                let _ = self.finished.send(Finished::Result(result));
+            }
+            let _ = self.finished.send(Finished::Acknowledge(entry_id));
             return;
         }
-        let Ok(slot) = self.slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (prober, finished, consumer) = (
-            self.prober.clone(),
-            self.finished.clone(),
-            self.consumer.clone(),
-        );
-        tokio::spawn(async move {
-            let outcome = prober.probe(&job.spec).await;
-            let result = to_result(&job, outcome, consumer);
-            log_probe(&job, &result);
-            let _ = finished.send((entry_id, Some(result)));
-            drop(slot);
+        let entry = Arc::new(EntryInFlight {
+            entry_id,
+            unfinished: AtomicUsize::new(jobs.len()),
         });
+        for job in jobs {
+            // Only fails once the semaphore is closed, which it never is; the
+            // entry would then stay pending and be reclaimed.
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (prober, finished, consumer, entry) = (
+                self.prober.clone(),
+                self.finished.clone(),
+                self.consumer.clone(),
+                entry.clone(),
+            );
+            tokio::spawn(async move {
+                let outcome = prober.probe(&job.spec).await;
+                let result = to_result(&job, outcome, consumer);
+                log_probe(&job, &result);
+                let _ = finished.send(Finished::Result(result));
+                if let Some(entry_id) = entry.finish_one() {
+                    let _ = finished.send(Finished::Acknowledge(entry_id));
+                }
+                drop(slot);
+            });
+        }
     }
 }
 
@@ -250,14 +293,14 @@ async fn reclaim_loop(
                 &keys,
                 &config.consumer,
                 min_idle_ms,
-                free.min(READ_BATCH),
+                entries_for(free),
             )
             .await
         });
         match reclaimed.await {
             Ok(deliveries) => {
                 for delivery in deliveries {
-                    tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed a job another worker left");
+                    tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
                     probes.start(delivery).await;
                 }
             }
@@ -285,8 +328,14 @@ async fn publish_finished(
                 _ => break,
             }
         }
-        let entry_ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-        let results: Vec<ProbeResult> = batch.into_iter().filter_map(|(_, r)| r).collect();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut entry_ids = Vec::new();
+        for finished in batch {
+            match finished {
+                Finished::Result(result) => results.push(result),
+                Finished::Acknowledge(entry_id) => entry_ids.push(entry_id),
+            }
+        }
         keep_trying("publishing results", &mut no_shutdown, || {
             on_redis(&redis, async |connection| {
                 jobs::complete(connection, &keys, partitions, &results, &entry_ids).await

@@ -1,6 +1,11 @@
 //! The jobs stream: schedulers append probe jobs, workers read them through
-//! the `workers` consumer group, ack them once their result is published, and
-//! reclaim the jobs of workers that died.
+//! the `workers` consumer group, ack them once their results are published,
+//! and reclaim the jobs of workers that died.
+//!
+//! An entry carries up to `JOBS_PER_ENTRY` jobs: one `XADD`, one delivery and
+//! one ack per batch instead of per probe (the stream's bookkeeping was a
+//! large share of the pipeline's cost per probe). An entry is delivered,
+//! reclaimed and acknowledged as a whole.
 
 use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands, streams::StreamId};
@@ -8,13 +13,17 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{Keys, RESULT_FIELD, WORKERS_GROUP};
-use super::stream::{self, QueueError, ReadFrom, redis_error};
+use super::stream::{self, Entry, QueueError, ReadFrom, redis_error};
 use crate::domain::probe::ProbeSpec;
 use crate::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
 use crate::domain::{ProbeResult, partition_of};
 
-/// The stream field that holds a job, as JSON.
-const JOB_FIELD: &str = "job";
+/// The stream field that holds an entry's jobs, as a JSON array.
+const JOBS_FIELD: &str = "jobs";
+/// The field of entries written before jobs were batched: one job, as JSON.
+const SINGLE_JOB_FIELD: &str = "job";
+/// At most this many jobs share a stream entry.
+pub const JOBS_PER_ENTRY: usize = 32;
 
 /// One probe to run. On the stream the spec's fields sit beside the job's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,12 +72,12 @@ impl From<FlatJob> for Job {
     }
 }
 
-/// A job handed to this consumer: its stream entry id (for the ack), the job
-/// (or why it could not be read), and how often it has been delivered.
+/// A stream entry handed to this consumer: its id (for the ack), its jobs
+/// (or why they could not be read), and how often it has been delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub entry_id: String,
-    pub job: Result<Job, String>,
+    pub jobs: Result<Vec<Job>, String>,
     pub times_delivered: u64,
 }
 
@@ -77,8 +86,8 @@ pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<()
     stream::ensure_group(connection, &keys.jobs(), WORKERS_GROUP).await
 }
 
-/// Appends `jobs` in one pipeline; the stream is trimmed to about `max_len`
-/// entries so Redis memory stays bounded.
+/// Appends `jobs` in one pipeline, `JOBS_PER_ENTRY` to an entry; the stream
+/// is trimmed to about `max_len` entries so Redis memory stays bounded.
 pub async fn publish(
     connection: &mut Connection,
     keys: &Keys,
@@ -90,8 +99,8 @@ pub async fn publish(
     }
     let stream = keys.jobs();
     let mut pipeline = redis::pipe();
-    for job in jobs {
-        stream::add(&mut pipeline, &stream, Some(max_len), JOB_FIELD, job)?;
+    for entry in jobs.chunks(JOBS_PER_ENTRY) {
+        stream::add(&mut pipeline, &stream, Some(max_len), JOBS_FIELD, &entry)?;
     }
     pipeline
         .query_async::<()>(connection)
@@ -99,7 +108,7 @@ pub async fn publish(
         .map_err(redis_error("publishing jobs"))
 }
 
-/// Up to `count` new jobs for `consumer`, waiting at most `block_ms` for the first.
+/// Up to `count` new entries for `consumer`, waiting at most `block_ms` for the first.
 pub async fn read(
     connection: &mut Connection,
     keys: &Keys,
@@ -110,7 +119,7 @@ pub async fn read(
     read_from(connection, keys, consumer, ReadFrom::New, count, block_ms).await
 }
 
-/// The jobs already delivered to `consumer` and not acknowledged: what a
+/// The entries already delivered to `consumer` and not acknowledged: what a
 /// restarted worker of the same name had in hand when it stopped.
 pub async fn own_pending(
     connection: &mut Connection,
@@ -129,33 +138,28 @@ async fn read_from(
     count: usize,
     block_ms: usize,
 ) -> Result<Vec<Delivery>, QueueError> {
-    let entries = stream::read_group(
+    let entries = stream::read_group_raw(
         connection,
         &[keys.jobs()],
         WORKERS_GROUP,
         consumer,
         from,
-        JOB_FIELD,
         count,
         block_ms,
     )
     .await?;
-    // A pending job was delivered at least once before, to the stopped worker.
+    // A pending entry was delivered at least once before, to the stopped worker.
     let times_delivered = match from {
         ReadFrom::New => 1,
         ReadFrom::OwnPending => 2,
     };
     Ok(entries
         .into_iter()
-        .map(|entry| Delivery {
-            entry_id: entry.id,
-            job: entry.payload,
-            times_delivered,
-        })
+        .map(|(_, entry)| delivery(entry, times_delivered))
         .collect())
 }
 
-/// Takes over up to `count` jobs that another consumer left unacked for
+/// Takes over up to `count` entries that another consumer left unacked for
 /// longer than `min_idle_ms`, with how often each has now been delivered.
 pub async fn reclaim(
     connection: &mut Connection,
@@ -198,7 +202,7 @@ pub async fn reclaim(
         .collect())
 }
 
-/// Acknowledges finished jobs so they are not handed out again.
+/// Acknowledges finished entries so they are not handed out again.
 pub async fn ack(
     connection: &mut Connection,
     keys: &Keys,
@@ -213,8 +217,9 @@ pub async fn ack(
 }
 
 /// Publishes the results of finished jobs to their partitions' results
-/// streams, then acknowledges the jobs (`entry_ids`) — in that order, in one round trip, so
-/// a job is never acknowledged before its result is in Redis.
+/// streams, then acknowledges the entries (`entry_ids`) whose jobs are all
+/// done — in that order, in one round trip, so an entry is never
+/// acknowledged before its results are in Redis.
 pub async fn complete(
     connection: &mut Connection,
     keys: &Keys,
@@ -245,10 +250,19 @@ pub async fn complete(
 }
 
 fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
-    let entry = stream::decode::<Job>(String::new(), entry, JOB_FIELD);
+    let jobs = if entry.map.contains_key(JOBS_FIELD) {
+        stream::decode::<Vec<Job>>(String::new(), entry, JOBS_FIELD)
+    } else {
+        let single = stream::decode::<Job>(String::new(), entry, SINGLE_JOB_FIELD);
+        Entry {
+            stream: single.stream,
+            id: single.id,
+            payload: single.payload.map(|job| vec![job]),
+        }
+    };
     Delivery {
-        entry_id: entry.id,
-        job: entry.payload,
+        entry_id: jobs.id,
+        jobs: jobs.payload,
         times_delivered,
     }
 }

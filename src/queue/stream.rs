@@ -96,7 +96,7 @@ pub enum ReadFrom {
 }
 
 /// Up to `count` entries from `streams` for `consumer` of `group`, waiting at
-/// most `block_ms` for the first new one.
+/// most `block_ms` for the first new one; each entry's `field` decoded.
 #[allow(clippy::too_many_arguments)]
 pub async fn read_group<T: DeserializeOwned>(
     connection: &mut Connection,
@@ -108,6 +108,24 @@ pub async fn read_group<T: DeserializeOwned>(
     count: usize,
     block_ms: usize,
 ) -> Result<Vec<Entry<T>>, QueueError> {
+    let entries =
+        read_group_raw(connection, streams, group, consumer, from, count, block_ms).await?;
+    Ok(entries
+        .into_iter()
+        .map(|(stream, entry)| decode(stream, entry, field))
+        .collect())
+}
+
+/// As `read_group`, with each entry as Redis sent it, beside its stream's name.
+pub async fn read_group_raw(
+    connection: &mut Connection,
+    streams: &[String],
+    group: &str,
+    consumer: &str,
+    from: ReadFrom,
+    count: usize,
+    block_ms: usize,
+) -> Result<Vec<(String, StreamId)>, QueueError> {
     let mut options = redis::streams::StreamReadOptions::default()
         .group(group, consumer)
         .count(count);
@@ -130,7 +148,7 @@ pub async fn read_group<T: DeserializeOwned>(
             let stream = key.key;
             key.ids
                 .into_iter()
-                .map(move |entry| decode(stream.clone(), entry, field))
+                .map(move |entry| (stream.clone(), entry))
         })
         .collect())
 }

@@ -3,7 +3,7 @@
 use upwatch::config::{KeyPrefix, RedisUrl};
 use upwatch::domain::probe::ProbeSpec;
 use upwatch::domain::{HttpMethod, MonitorUrl, TimeoutMs};
-use upwatch::queue::jobs::{self, Job};
+use upwatch::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use upwatch::queue::keys::Keys;
 use uuid::Uuid;
 
@@ -64,14 +64,23 @@ fn job(n: u64) -> Job {
     }
 }
 
+fn jobs_of<'a>(deliveries: impl IntoIterator<Item = &'a Delivery>) -> Vec<Job> {
+    deliveries
+        .into_iter()
+        .flat_map(|d| d.jobs.clone().unwrap())
+        .collect()
+}
+
 #[actix_web::test]
 async fn jobs_are_delivered_once_to_the_group_and_gone_after_ack() {
     let stream = Stream::new().await;
-    let published: Vec<Job> = (0..5).map(job).collect();
+    // Five entries: four full, one with the rest.
+    let published: Vec<Job> = (0..4 * JOBS_PER_ENTRY as u64 + 3).map(job).collect();
     let mut connection = stream.connection().await;
     jobs::publish(&mut connection, &stream.keys, &published, 10_000)
         .await
         .unwrap();
+    assert_eq!(stream.len().await, 5, "jobs share entries");
 
     let first = jobs::read(&mut connection, &stream.keys, "w1", 3, 100)
         .await
@@ -79,11 +88,8 @@ async fn jobs_are_delivered_once_to_the_group_and_gone_after_ack() {
     let second = jobs::read(&mut connection, &stream.keys, "w2", 10, 100)
         .await
         .unwrap();
-    let received: Vec<Job> = first
-        .iter()
-        .chain(&second)
-        .map(|d| d.job.clone().unwrap())
-        .collect();
+    assert_eq!((first.len(), second.len()), (3, 2));
+    let received = jobs_of(first.iter().chain(&second));
     assert_eq!(received, published, "each job once, in order, intact");
     assert!(first.iter().chain(&second).all(|d| d.times_delivered == 1));
     assert!(
@@ -115,7 +121,8 @@ async fn jobs_are_delivered_once_to_the_group_and_gone_after_ack() {
 async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
     let stream = Stream::new().await;
     let mut connection = stream.connection().await;
-    jobs::publish(&mut connection, &stream.keys, &[job(1), job(2)], 10_000)
+    let published: Vec<Job> = (0..JOBS_PER_ENTRY as u64 + 1).map(job).collect();
+    jobs::publish(&mut connection, &stream.keys, &published, 10_000)
         .await
         .unwrap();
     let taken = jobs::read(&mut connection, &stream.keys, "dies", 10, 100)
@@ -133,9 +140,10 @@ async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
         .await
         .unwrap();
     assert_eq!(reclaimed.len(), 2);
+    assert_eq!(jobs_of(&reclaimed), published, "every job of every entry");
     for (before, after) in taken.iter().zip(&reclaimed) {
         assert_eq!(before.entry_id, after.entry_id);
-        assert_eq!(before.job, after.job);
+        assert_eq!(before.jobs, after.jobs);
         assert_eq!(after.times_delivered, 2);
     }
     let again = jobs::reclaim(&mut connection, &stream.keys, "heir2", 0, 10)
@@ -149,7 +157,8 @@ async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
 async fn the_stream_stays_capped() {
     let stream = Stream::new().await;
     let mut connection = stream.connection().await;
-    let many: Vec<Job> = (0..2000).map(job).collect();
+    // 2 000 entries' worth of jobs.
+    let many: Vec<Job> = (0..2000 * JOBS_PER_ENTRY as u64).map(job).collect();
     jobs::publish(&mut connection, &stream.keys, &many, 200)
         .await
         .unwrap();
@@ -175,6 +184,26 @@ async fn an_unreadable_entry_is_delivered_as_an_error_not_a_crash() {
         .await
         .unwrap();
     assert_eq!(delivered.len(), 1);
-    assert!(delivered[0].job.is_err());
+    assert!(delivered[0].jobs.is_err());
+    stream.remove().await;
+}
+
+#[actix_web::test]
+async fn an_entry_written_before_jobs_were_batched_still_reads_as_its_job() {
+    let stream = Stream::new().await;
+    let mut connection = stream.connection().await;
+    let older = job(7);
+    let _: String = redis::cmd("XADD")
+        .arg(stream.keys.jobs())
+        .arg("*")
+        .arg("job")
+        .arg(serde_json::to_string(&older).unwrap())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let delivered = jobs::read(&mut connection, &stream.keys, "w", 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(jobs_of(&delivered), vec![older]);
     stream.remove().await;
 }

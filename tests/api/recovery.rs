@@ -27,15 +27,24 @@ fn redis(app: &TestApp) -> (RedisPool, Keys) {
 /// A monitor that the scheduler would probe only once a day, so the test's own
 /// jobs and results are the only ones.
 async fn quiet_monitor(app: &TestApp, url: &str) -> (String, ProbeSpec) {
+    quiet_monitor_named(app, "quiet", url, 1000).await
+}
+
+async fn quiet_monitor_named(
+    app: &TestApp,
+    name: &str,
+    url: &str,
+    timeout_ms: i64,
+) -> (String, ProbeSpec) {
     let body = app
-        .create_monitor(
-            json!({"name": "quiet", "url": url, "interval_seconds": 86_400, "timeout_ms": 1000}),
-        )
+        .create_monitor(json!({
+            "name": name, "url": url, "interval_seconds": 86_400, "timeout_ms": timeout_ms
+        }))
         .await;
     let spec = ProbeSpec {
         url: upwatch::domain::MonitorUrl::parse(url).unwrap(),
         method: upwatch::domain::HttpMethod::Get,
-        timeout: upwatch::domain::TimeoutMs::parse(1000).unwrap(),
+        timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),
         expected_status: None,
     };
     (body["id"].as_str().unwrap().to_owned(), spec)
@@ -150,6 +159,44 @@ async fn a_job_delivered_more_than_three_times_is_recorded_as_down() {
     );
     assert_eq!(target.hits(), 0, "a job given up on is not probed again");
     wait_for("the job to be acknowledged", PATIENCE, || async {
+        (pending_jobs(&pool, &keys).await == 0).then_some(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn an_entry_of_jobs_is_acknowledged_only_once_all_its_results_are_published() {
+    let app = spawn_roles("api,folder", &[]).await;
+    let target = Target::start();
+    let (fast_id, fast_spec) =
+        quiet_monitor_named(&app, "fast", &target.url("/health"), 1000).await;
+    let (slow_id, slow_spec) =
+        quiet_monitor_named(&app, "slow", &target.url("/slow/3000"), 10_000).await;
+    let (pool, keys) = redis(&app);
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    let batch = [job_now(&fast_id, &fast_spec), job_now(&slow_id, &slow_spec)];
+    jobs::publish(&mut connection, &keys, &batch, 1000)
+        .await
+        .unwrap();
+
+    start_worker(&app).await;
+    let fast = wait_for("the fast job's result", PATIENCE, || async {
+        results(&app, &fast_id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(fast["job_id"], batch[0].job_id.to_string());
+    // Published without waiting for its entry's slow job, which holds the entry.
+    let pending = pending_jobs(&pool, &keys).await;
+    assert_eq!(target.in_flight(), 1, "the slow probe is still running");
+    assert_eq!(pending, 1, "the entry is not acknowledged while a job runs");
+
+    let slow = wait_for("the slow job's result", PATIENCE, || async {
+        results(&app, &slow_id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(slow["job_id"], batch[1].job_id.to_string());
+    wait_for("the entry to be acknowledged", PATIENCE, || async {
         (pending_jobs(&pool, &keys).await == 0).then_some(())
     })
     .await;
