@@ -24,6 +24,12 @@ use crate::store::{Pool, StoreError};
 
 /// Results read per batch, at most.
 const READ_BATCH: usize = 1_000;
+/// After a read that did not fill a batch, the next waits until this long
+/// after it, so results that arrive meanwhile are folded together: every
+/// transaction has a fixed cost (statements, commit), and at thousands of
+/// results per second tiny batches spent most of PostgreSQL's time on it. A
+/// result that arrives while the folder is idle is still read at once.
+const GATHER_FOR: Duration = Duration::from_millis(50);
 /// How long a read waits for new entries; also how quickly shutdown and
 /// lease changes are noticed. Well under the Redis reply timeout (see
 /// `queue::pool`).
@@ -96,6 +102,8 @@ async fn read_and_fold(
     // After a failed fold, what this folder already read is read again first.
     let mut from = ReadFrom::OwnPending;
     let mut last_reclaim = Instant::now();
+    // When the last read returned, if it did not fill a batch.
+    let mut gathering_since: Option<Instant> = None;
     // Created again after any read error: a Redis that restarted empty has
     // lost the groups along with the streams.
     let mut groups_ready = false;
@@ -125,6 +133,12 @@ async fn read_and_fold(
             if streams.is_empty() {
                 shutdown.sleep(Duration::from_millis(200)).await;
                 continue;
+            }
+        }
+        if let Some(since) = gathering_since.take() {
+            let wait = GATHER_FOR.saturating_sub(since.elapsed());
+            if !wait.is_zero() && shutdown.sleep(wait).await {
+                break;
             }
         }
         let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
@@ -167,6 +181,9 @@ async fn read_and_fold(
                 from = ReadFrom::New;
             }
             continue;
+        }
+        if entries.len() < READ_BATCH {
+            gathering_since = Some(Instant::now());
         }
         match fold_and_ack(&folder, &redis, &keys, &entries, &mut shutdown).await {
             Ok(()) => {}
