@@ -50,6 +50,11 @@ enum Scenario {
         rates: Vec<usize>,
         #[arg(long, default_value_t = 15)]
         window: u64,
+        /// Seconds between the end of registration and the window: the
+        /// backlog registration leaves (it competes for the same cores) must
+        /// drain first, or a rate the pipeline keeps up with still shows its lag.
+        #[arg(long, default_value_t = 20)]
+        warm_up: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -109,8 +114,9 @@ fn main() -> ExitCode {
                 Scenario::Ceiling {
                     rates,
                     window,
+                    warm_up,
                     common,
-                } => scenarios::ceiling(&common, &rates, window).await,
+                } => scenarios::ceiling(&common, &rates, window, warm_up).await,
                 Scenario::Latency {
                     load,
                     flips,

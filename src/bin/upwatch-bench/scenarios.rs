@@ -187,7 +187,12 @@ async fn raw_ceilings(target: &str) -> anyhow::Result<(f64, f64)> {
     .await?
 }
 
-pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::Result<()> {
+pub async fn ceiling(
+    common: &Common,
+    rates: &[usize],
+    window: u64,
+    warm_up: u64,
+) -> anyhow::Result<()> {
     let fleet = Fleet::start(common, &[]).await?;
     let (one_thread, every_cpu) = raw_ceilings(&fleet.target).await?;
     fleet.finish().await?;
@@ -199,6 +204,7 @@ pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::R
     fields.insert("raw_ceiling_per_second".into(), json!(raw));
     fields.insert("raw_one_thread_per_second".into(), json!(one_thread));
     fields.insert("raw_thread_per_cpu_per_second".into(), json!(every_cpu));
+    fields.insert("warm_up_seconds".into(), json!(warm_up));
     let mut best = 0.0;
     let mut steps = Vec::new();
     for &rate in rates {
@@ -210,7 +216,7 @@ pub async fn ceiling(common: &Common, rates: &[usize], window: u64) -> anyhow::R
             &fleet,
             &ids,
             1,
-            Duration::from_secs(5),
+            Duration::from_secs(warm_up),
             Duration::from_secs(window),
         )
         .await?;
