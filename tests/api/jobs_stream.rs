@@ -39,6 +39,18 @@ impl Stream {
             .unwrap()
     }
 
+    /// Appends an entry as written by hand: one `field` holding `value`.
+    async fn add_raw(&self, field: &str, value: &str) {
+        let _: String = redis::cmd("XADD")
+            .arg(self.keys.jobs())
+            .arg("*")
+            .arg(field)
+            .arg(value)
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap();
+    }
+
     async fn remove(self) {
         let _: () = redis::cmd("DEL")
             .arg(self.keys.jobs())
@@ -171,15 +183,8 @@ async fn the_stream_stays_capped() {
 #[actix_web::test]
 async fn an_unreadable_entry_is_delivered_as_an_error_not_a_crash() {
     let stream = Stream::new().await;
+    stream.add_raw("job", "{not json").await;
     let mut connection = stream.connection().await;
-    let _: String = redis::cmd("XADD")
-        .arg(stream.keys.jobs())
-        .arg("*")
-        .arg("job")
-        .arg("{not json")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
     let delivered = jobs::read(&mut connection, &stream.keys, "w", 10, 100)
         .await
         .unwrap();
@@ -191,16 +196,11 @@ async fn an_unreadable_entry_is_delivered_as_an_error_not_a_crash() {
 #[actix_web::test]
 async fn an_entry_written_before_jobs_were_batched_still_reads_as_its_job() {
     let stream = Stream::new().await;
-    let mut connection = stream.connection().await;
     let older = job(7);
-    let _: String = redis::cmd("XADD")
-        .arg(stream.keys.jobs())
-        .arg("*")
-        .arg("job")
-        .arg(serde_json::to_string(&older).unwrap())
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    stream
+        .add_raw("job", &serde_json::to_string(&older).unwrap())
+        .await;
+    let mut connection = stream.connection().await;
     let delivered = jobs::read(&mut connection, &stream.keys, "w", 10, 100)
         .await
         .unwrap();
