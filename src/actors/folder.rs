@@ -26,9 +26,9 @@ use crate::store::{Pool, StoreError};
 const READ_BATCH: usize = 1_000;
 /// After a read that did not fill a batch, the next waits until this long
 /// after it, so results that arrive meanwhile are folded together: every
-/// transaction has a fixed cost (statements, commit), and at thousands of
-/// results per second tiny batches spent most of PostgreSQL's time on it. A
-/// result that arrives while the folder is idle is still read at once.
+/// transaction has a fixed cost (five statements, a commit), paid once per
+/// few hundred results instead of once per few dozen. A result that arrives
+/// while the folder is idle is still read at once.
 const GATHER_FOR: Duration = Duration::from_millis(50);
 /// How long a read waits for new entries; also how quickly shutdown and
 /// lease changes are noticed. Well under the Redis reply timeout (see
