@@ -19,7 +19,7 @@ use actix::Addr;
 
 use crate::actors::broadcaster::Broadcaster;
 use crate::queue::RedisPool;
-use crate::store::{Pool, StoreError};
+use crate::store::{self, Pool};
 use error::ApiError;
 
 /// What every handler may use; cheap to clone.
@@ -36,10 +36,7 @@ pub struct AppState {
 impl AppState {
     /// A pooled PostgreSQL connection, or 503 when none can be had.
     pub async fn db(&self, context: &'static str) -> Result<deadpool_postgres::Object, ApiError> {
-        self.pg
-            .get()
-            .await
-            .map_err(|e| StoreError::from_pool(context, e).into())
+        Ok(store::connection(&self.pg, context).await?)
     }
 }
 
