@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{Keys, RESULT_FIELD, WORKERS_GROUP};
-use super::stream::{self, Entry, QueueError, ReadFrom, redis_error};
+use super::stream::{self, QueueError, ReadFrom, redis_error};
 use crate::domain::probe::ProbeSpec;
 use crate::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
 use crate::domain::{ProbeResult, partition_of};
@@ -250,19 +250,16 @@ pub async fn complete(
 }
 
 fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
-    let jobs = if entry.map.contains_key(JOBS_FIELD) {
-        stream::decode::<Vec<Job>>(String::new(), entry, JOBS_FIELD)
+    let (entry_id, jobs) = if entry.map.contains_key(JOBS_FIELD) {
+        let entry = stream::decode::<Vec<Job>>(String::new(), entry, JOBS_FIELD);
+        (entry.id, entry.payload)
     } else {
-        let single = stream::decode::<Job>(String::new(), entry, SINGLE_JOB_FIELD);
-        Entry {
-            stream: single.stream,
-            id: single.id,
-            payload: single.payload.map(|job| vec![job]),
-        }
+        let entry = stream::decode::<Job>(String::new(), entry, SINGLE_JOB_FIELD);
+        (entry.id, entry.payload.map(|job| vec![job]))
     };
     Delivery {
-        entry_id: jobs.id,
-        jobs: jobs.payload,
+        entry_id,
+        jobs,
         times_delivered,
     }
 }
