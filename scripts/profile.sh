@@ -30,7 +30,8 @@ while :; do
     ((SECONDS < deadline)) || { echo "no steady state within 300 s; see $out/ceiling.log" >&2; exit 1; }
     sleep 2
     pid=$(pgrep -n -f "upwatch serve" || true)
-    db=$("${psql_admin[@]}" -c "SELECT datname FROM pg_database WHERE datname LIKE 'upwatch_bench_%' ORDER BY oid DESC LIMIT 1")
+    # The run's database is the one in use: one an earlier, killed run left behind has no connections.
+    db=$("${psql_admin[@]}" -c "SELECT datname FROM pg_stat_activity WHERE datname LIKE 'upwatch_bench_%' GROUP BY datname ORDER BY max(backend_start) DESC LIMIT 1")
     [[ -n $pid && -n $db ]] || continue
     before=$(count)
     sleep 2
