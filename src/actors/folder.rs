@@ -16,14 +16,14 @@ use super::{Shutdown, keep_trying, on_redis};
 use crate::domain::ProbeResult;
 use crate::queue::RedisPool;
 use crate::queue::keys::Keys;
-use crate::queue::results;
-use crate::queue::stream::{Entry, ReadFrom};
+use crate::queue::results::{self, ResultsEntry};
+use crate::queue::stream::ReadFrom;
 use crate::queue::transitions::{self, TransitionMessage};
 use crate::store::folding::{self, FoldOutcome};
 use crate::store::{Pool, StoreError};
 
-/// Results read per batch, at most.
-const READ_BATCH: usize = 1_000;
+/// Results stream entries read per batch, at most (each holds one or more results).
+const READ_BATCH: usize = 250;
 /// After a read that did not fill a batch, the next waits until this long
 /// after it, so results that arrive meanwhile are folded together: every
 /// transaction has a fixed cost (five statements, a commit), paid once per
@@ -201,15 +201,15 @@ async fn fold_and_ack(
     folder: &Addr<Folder>,
     redis: &RedisPool,
     keys: &Keys,
-    entries: &[Entry<ProbeResult>],
+    entries: &[ResultsEntry],
     shutdown: &mut Shutdown,
 ) -> Result<(), String> {
     let mut batch = Vec::with_capacity(entries.len());
     for entry in entries {
         match &entry.payload {
-            Ok(result) => batch.push(result.clone()),
+            Ok(results) => batch.extend_from_slice(results),
             Err(reason) => {
-                tracing::error!(stream = %entry.stream, entry_id = %entry.id, reason = %reason, "unreadable result dropped");
+                tracing::error!(stream = %entry.stream, entry_id = %entry.id, reason = %reason, "unreadable results dropped");
             }
         }
     }

@@ -7,12 +7,14 @@
 //! large share of the pipeline's cost per probe). An entry is delivered,
 //! reclaimed and acknowledged as a whole.
 
+use std::collections::BTreeMap;
+
 use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands, streams::StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::{Keys, RESULT_FIELD, WORKERS_GROUP};
+use super::keys::{Keys, RESULTS_FIELD, RESULTS_PER_ENTRY, WORKERS_GROUP};
 use super::stream::{self, QueueError, ReadFrom, redis_error};
 use crate::domain::probe::ProbeSpec;
 use crate::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
@@ -138,7 +140,7 @@ async fn read_from(
     count: usize,
     block_ms: usize,
 ) -> Result<Vec<Delivery>, QueueError> {
-    let entries = stream::read_group_raw(
+    let entries = stream::read_group(
         connection,
         &[keys.jobs()],
         WORKERS_GROUP,
@@ -217,7 +219,8 @@ pub async fn ack(
 }
 
 /// Publishes the results of finished jobs to their partitions' results
-/// streams, then acknowledges the entries (`entry_ids`) whose jobs are all
+/// streams (one entry per partition, up to `RESULTS_PER_ENTRY` results
+/// each), then acknowledges the entries (`entry_ids`) whose jobs are all
 /// done — in that order, in one round trip, so an entry is never
 /// acknowledged before its results are in Redis.
 pub async fn complete(
@@ -230,17 +233,20 @@ pub async fn complete(
     if results.is_empty() && entry_ids.is_empty() {
         return Ok(());
     }
-    let mut pipeline = redis::pipe();
+    let mut by_partition: BTreeMap<u16, Vec<&ProbeResult>> = BTreeMap::new();
     for result in results {
-        let partition = partition_of(result.monitor_id, partitions);
-        // Never trimmed: a result waits until a folder has committed it.
-        stream::add(
-            &mut pipeline,
-            &keys.results(partition),
-            None,
-            RESULT_FIELD,
-            result,
-        )?;
+        by_partition
+            .entry(partition_of(result.monitor_id, partitions))
+            .or_default()
+            .push(result);
+    }
+    let mut pipeline = redis::pipe();
+    for (partition, results) in &by_partition {
+        let stream = keys.results(*partition);
+        for entry in results.chunks(RESULTS_PER_ENTRY) {
+            // Never trimmed: a result waits until a folder has committed it.
+            stream::add(&mut pipeline, &stream, None, RESULTS_FIELD, &entry)?;
+        }
     }
     stream::ack_and_delete(&mut pipeline, &keys.jobs(), WORKERS_GROUP, entry_ids);
     pipeline
@@ -250,16 +256,10 @@ pub async fn complete(
 }
 
 fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
-    let (entry_id, jobs) = if entry.map.contains_key(JOBS_FIELD) {
-        let entry = stream::decode::<Vec<Job>>(String::new(), entry, JOBS_FIELD);
-        (entry.id, entry.payload)
-    } else {
-        let entry = stream::decode::<Job>(String::new(), entry, SINGLE_JOB_FIELD);
-        (entry.id, entry.payload.map(|job| vec![job]))
-    };
+    let entry = stream::decode_batch(String::new(), entry, JOBS_FIELD, SINGLE_JOB_FIELD);
     Delivery {
-        entry_id,
-        jobs,
+        entry_id: entry.id,
+        jobs: entry.payload,
         times_delivered,
     }
 }

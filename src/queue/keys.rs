@@ -7,8 +7,13 @@ use crate::config::KeyPrefix;
 pub const WORKERS_GROUP: &str = "workers";
 /// The consumer group of the folders on the results streams.
 pub const FOLDERS_GROUP: &str = "folders";
-/// The stream field that holds a result, as JSON.
-pub const RESULT_FIELD: &str = "result";
+/// The stream field that holds a results entry's results, as a JSON array.
+pub const RESULTS_FIELD: &str = "results";
+/// The field of results entries written before results were batched: one
+/// result, as JSON.
+pub const SINGLE_RESULT_FIELD: &str = "result";
+/// At most this many results share a results stream entry.
+pub const RESULTS_PER_ENTRY: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct Keys {

@@ -1,13 +1,14 @@
 //! The results streams, one per partition: workers append to them (see
-//! `jobs::complete`), folders read them through the `folders` group and
-//! acknowledge only what PostgreSQL has committed.
+//! `jobs::complete`, up to `RESULTS_PER_ENTRY` results per entry), folders
+//! read them through the `folders` group and acknowledge an entry only once
+//! PostgreSQL has committed all its results.
 
 use std::collections::BTreeMap;
 
 use deadpool_redis::Connection;
 use deadpool_redis::redis;
 
-use super::keys::{FOLDERS_GROUP, Keys, RESULT_FIELD};
+use super::keys::{FOLDERS_GROUP, Keys, RESULTS_FIELD, SINGLE_RESULT_FIELD};
 use super::stream::{self, Entry, QueueError, ReadFrom, redis_error};
 use crate::domain::ProbeResult;
 
@@ -23,7 +24,10 @@ pub async fn ensure_groups(
     Ok(())
 }
 
-/// Up to `count` results across `streams` for this folder.
+/// An entry of a results stream: the results of one or more probes.
+pub type ResultsEntry = Entry<Vec<ProbeResult>>;
+
+/// Up to `count` entries across `streams` for this folder.
 pub async fn read(
     connection: &mut Connection,
     streams: &[String],
@@ -31,21 +35,28 @@ pub async fn read(
     from: ReadFrom,
     count: usize,
     block_ms: usize,
-) -> Result<Vec<Entry<ProbeResult>>, QueueError> {
-    stream::read_group(
+) -> Result<Vec<ResultsEntry>, QueueError> {
+    let entries = stream::read_group(
         connection,
         streams,
         FOLDERS_GROUP,
         consumer,
         from,
-        RESULT_FIELD,
         count,
         block_ms,
     )
-    .await
+    .await?;
+    Ok(entries
+        .into_iter()
+        .map(|(stream, entry)| decode(stream, entry))
+        .collect())
 }
 
-/// Takes over results another folder read but never acknowledged (it died
+fn decode(stream: String, entry: redis::streams::StreamId) -> ResultsEntry {
+    stream::decode_batch(stream, entry, RESULTS_FIELD, SINGLE_RESULT_FIELD)
+}
+
+/// Takes over entries another folder read but never acknowledged (it died
 /// before committing), once they have been idle for `min_idle_ms`.
 pub async fn reclaim(
     connection: &mut Connection,
@@ -53,7 +64,7 @@ pub async fn reclaim(
     consumer: &str,
     min_idle_ms: usize,
     count: usize,
-) -> Result<Vec<Entry<ProbeResult>>, QueueError> {
+) -> Result<Vec<ResultsEntry>, QueueError> {
     let mut pipeline = redis::pipe();
     for stream in streams {
         pipeline
@@ -77,12 +88,12 @@ pub async fn reclaim(
             reply
                 .claimed
                 .into_iter()
-                .map(|entry| stream::decode(stream.clone(), entry, RESULT_FIELD))
+                .map(|entry| decode(stream.clone(), entry))
         })
         .collect())
 }
 
-/// Acknowledges (and deletes) results whose fold is committed.
+/// Acknowledges (and deletes) entries whose results' fold is committed.
 pub async fn ack<T>(connection: &mut Connection, entries: &[Entry<T>]) -> Result<(), QueueError> {
     let mut by_stream: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for entry in entries {

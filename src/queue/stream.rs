@@ -96,28 +96,9 @@ pub enum ReadFrom {
 }
 
 /// Up to `count` entries from `streams` for `consumer` of `group`, waiting at
-/// most `block_ms` for the first new one; each entry's `field` decoded.
-#[allow(clippy::too_many_arguments)]
-pub async fn read_group<T: DeserializeOwned>(
-    connection: &mut Connection,
-    streams: &[String],
-    group: &str,
-    consumer: &str,
-    from: ReadFrom,
-    field: &str,
-    count: usize,
-    block_ms: usize,
-) -> Result<Vec<Entry<T>>, QueueError> {
-    let entries =
-        read_group_raw(connection, streams, group, consumer, from, count, block_ms).await?;
-    Ok(entries
-        .into_iter()
-        .map(|(stream, entry)| decode(stream, entry, field))
-        .collect())
-}
-
-/// As `read_group`, with each entry as Redis sent it, beside its stream's name.
-pub async fn read_group_raw(
+/// most `block_ms` for the first new one; each entry as Redis sent it, beside
+/// its stream's name.
+pub async fn read_group(
     connection: &mut Connection,
     streams: &[String],
     group: &str,
@@ -151,6 +132,26 @@ pub async fn read_group_raw(
                 .map(move |entry| (stream.clone(), entry))
         })
         .collect())
+}
+
+/// Decodes an entry that carries a JSON array of items in `many_field`, or,
+/// written in an older shape, a single item in `one_field`.
+pub(crate) fn decode_batch<T: DeserializeOwned>(
+    stream: String,
+    entry: StreamId,
+    many_field: &str,
+    one_field: &str,
+) -> Entry<Vec<T>> {
+    if entry.map.contains_key(many_field) || !entry.map.contains_key(one_field) {
+        decode(stream, entry, many_field)
+    } else {
+        let entry = decode::<T>(stream, entry, one_field);
+        Entry {
+            stream: entry.stream,
+            id: entry.id,
+            payload: entry.payload.map(|item| vec![item]),
+        }
+    }
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(

@@ -74,12 +74,12 @@ async fn pending_jobs(pool: &RedisPool, keys: &Keys) -> usize {
     }
 }
 
-/// Starts a worker process-alike on the same database and prefix.
-async fn start_worker(app: &TestApp) {
+/// Starts a process-alike with `roles` on the same database and prefix.
+async fn start_roles(app: &TestApp, roles: &str) {
     let mut settings = app.settings.clone();
-    settings.roles = Roles::parse("worker").unwrap();
-    let worker = Application::build(settings).await.unwrap();
-    actix_web::rt::spawn(worker.run_until_stopped());
+    settings.roles = Roles::parse(roles).unwrap();
+    let started = Application::build(settings).await.unwrap();
+    actix_web::rt::spawn(started.run_until_stopped());
 }
 
 fn job_now(monitor_id: &str, spec: &ProbeSpec) -> Job {
@@ -91,6 +91,23 @@ fn job_now(monitor_id: &str, spec: &ProbeSpec) -> Job {
         name: "quiet".into(),
         spec: spec.clone(),
         scheduled_at_ms: tick,
+    }
+}
+
+/// A successful result of `job`, as a worker would publish it.
+fn result_now(job: &Job) -> ProbeResult {
+    let now = upwatch::domain::result::to_micros(time::OffsetDateTime::now_utc());
+    ProbeResult {
+        job_id: job.job_id,
+        monitor_id: job.monitor_id,
+        scheduled_at: now,
+        started_at: now,
+        checked_at: now,
+        up: true,
+        http_status: Some(200),
+        latency_ms: 3,
+        error: None,
+        worker: "test".into(),
     }
 }
 
@@ -123,7 +140,7 @@ async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
     let job = job_now(&id, &spec);
     leave_pending(&pool, &keys, &job, 1).await;
 
-    start_worker(&app).await;
+    start_roles(&app, "worker").await;
     let result = wait_for("the reclaimed job's result", PATIENCE, || async {
         results(&app, &id).await.into_iter().next()
     })
@@ -146,7 +163,7 @@ async fn a_job_delivered_more_than_three_times_is_recorded_as_down() {
     let job = job_now(&id, &spec);
     leave_pending(&pool, &keys, &job, 3).await;
 
-    start_worker(&app).await;
+    start_roles(&app, "worker").await;
     let result = wait_for("the abandoned job's result", PATIENCE, || async {
         results(&app, &id).await.into_iter().next()
     })
@@ -180,7 +197,7 @@ async fn an_entry_of_jobs_is_acknowledged_only_once_all_its_results_are_publishe
         .await
         .unwrap();
 
-    start_worker(&app).await;
+    start_roles(&app, "worker").await;
     let fast = wait_for("the fast job's result", PATIENCE, || async {
         results(&app, &fast_id).await.into_iter().next()
     })
@@ -207,20 +224,7 @@ async fn a_duplicate_result_is_stored_once_and_folded_once() {
     let app = spawn_roles("api,folder", &[]).await;
     let (id, spec) = quiet_monitor(&app, "http://127.0.0.1:9/").await;
     let (pool, keys) = redis(&app);
-    let job = job_now(&id, &spec);
-    let now = upwatch::domain::result::to_micros(time::OffsetDateTime::now_utc());
-    let result = ProbeResult {
-        job_id: job.job_id,
-        monitor_id: job.monitor_id,
-        scheduled_at: now,
-        started_at: now,
-        checked_at: now,
-        up: true,
-        http_status: Some(200),
-        latency_ms: 3,
-        error: None,
-        worker: "test".into(),
-    };
+    let result = result_now(&job_now(&id, &spec));
     // Published twice, as a worker that died between publishing and acking
     // and the worker that redid the job would.
     let published: Result<(), QueueError> = jobs::complete(
@@ -251,4 +255,56 @@ async fn a_duplicate_result_is_stored_once_and_folded_once() {
     let changes = status_changes(&events);
     assert_eq!(changes.len(), 1, "{events}");
     assert_eq!(changes[0]["data"]["to"], "up");
+}
+
+#[actix_web::test]
+async fn results_of_one_partition_share_an_entry_and_older_single_result_entries_still_fold() {
+    // No folder yet: what is published stays in the streams.
+    let app = spawn_roles("api", &[]).await;
+    let (pool, keys) = redis(&app);
+    let partitions = app.settings.partitions;
+    let mut published = Vec::new();
+    for n in 0..6 {
+        let (id, spec) =
+            quiet_monitor_named(&app, &format!("quiet {n}"), "http://127.0.0.1:9/", 1000).await;
+        published.push(result_now(&job_now(&id, &spec)));
+    }
+    let mut connection = pool.get().await.unwrap();
+    jobs::complete(&mut connection, &keys, partitions, &published, &[])
+        .await
+        .unwrap();
+    let used: std::collections::BTreeSet<u16> = published
+        .iter()
+        .map(|r| upwatch::domain::partition_of(r.monitor_id, partitions))
+        .collect();
+    assert_eq!(
+        app.results_waiting().await,
+        used.len(),
+        "one entry per partition"
+    );
+
+    // An older worker wrote one result per entry, under the field `result`.
+    let (id, spec) = quiet_monitor(&app, "http://127.0.0.1:9/").await;
+    let older = result_now(&job_now(&id, &spec));
+    let _: String = redis::cmd("XADD")
+        .arg(keys.results(upwatch::domain::partition_of(older.monitor_id, partitions)))
+        .arg("*")
+        .arg("result")
+        .arg(serde_json::to_string(&older).unwrap())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    published.push(older);
+
+    start_roles(&app, "folder").await;
+    wait_for("every result folded", PATIENCE, || async {
+        (app.results_waiting().await == 0).then_some(())
+    })
+    .await;
+    for result in &published {
+        let id = result.monitor_id.to_string();
+        assert_eq!(results(&app, &id).await.len(), 1, "{id}");
+        let (_, monitor) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
+        assert_eq!(monitor["status"], "up", "{monitor}");
+    }
 }
