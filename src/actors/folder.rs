@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, Addr, AtomicResponse, Context, Handler, Message, Supervised, Supervisor, WrapFuture,
+    Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, Message, Supervised, Supervisor,
+    WrapFuture,
 };
 use tokio::task::JoinHandle;
 
@@ -19,7 +20,7 @@ use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
 use crate::queue::transitions::{self, TransitionMessage};
-use crate::store::folding::{self, FoldOutcome};
+use crate::store::folding::{self, FoldOutcome, HealthCache};
 use crate::store::{Pool, StoreError};
 
 /// Results stream entries read per batch, at most (each holds one or more results).
@@ -40,6 +41,8 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Folder {
     pg: Pool,
+    /// Health of the monitors folded so far; lent to one batch at a time.
+    health: HealthCache,
 }
 
 impl Actor for Folder {
@@ -63,8 +66,34 @@ impl Handler<FoldBatch> for Folder {
 
     fn handle(&mut self, FoldBatch(batch): FoldBatch, _: &mut Self::Context) -> Self::Result {
         let pg = self.pg.clone();
+        let mut health = std::mem::take(&mut self.health);
         AtomicResponse::new(Box::pin(
-            async move { folding::fold_batch(&pg, &batch).await }.into_actor(self),
+            async move {
+                let outcome = folding::fold_batch(&pg, &batch, &mut health).await;
+                (outcome, health)
+            }
+            .into_actor(self)
+            .map(|(outcome, health), folder, _| {
+                folder.health = health;
+                outcome
+            }),
+        ))
+    }
+}
+
+/// The partitions this folder holds changed: another folder may have folded
+/// (or may yet fold) the monitors whose health it holds.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForgetHealth;
+
+impl Handler<ForgetHealth> for Folder {
+    // Atomic too, so it waits for a batch in progress, which holds the cache.
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: ForgetHealth, _: &mut Self::Context) -> Self::Result {
+        AtomicResponse::new(Box::pin(
+            actix::fut::ready(()).map(|(), folder: &mut Self, _| folder.health.forget_all()),
         ))
     }
 }
@@ -85,7 +114,10 @@ pub fn spawn(
     owned: Owned,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    let folder = Supervisor::start(move |_| Folder { pg });
+    let folder = Supervisor::start(move |_| Folder {
+        pg,
+        health: HealthCache::default(),
+    });
     actix_web::rt::spawn(read_and_fold(folder, redis, keys, config, owned, shutdown))
 }
 
@@ -128,6 +160,9 @@ async fn read_and_fold(
                 .iter()
                 .map(|p| keys.results(*p))
                 .collect();
+            if folder.send(ForgetHealth).await.is_err() {
+                tracing::error!("the folder actor is gone");
+            }
             from = ReadFrom::OwnPending;
             last_reclaim = Instant::now() - RECLAIM_EVERY;
             if streams.is_empty() {

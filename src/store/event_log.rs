@@ -237,6 +237,26 @@ pub async fn latest_seq(client: &impl GenericClient) -> Result<i64, StoreError> 
     Ok(row.get(0))
 }
 
+/// Every event after `after_seq` as (its monitor, whether it is a status
+/// change), oldest first, and the sequence number read up to.
+pub async fn events_after(
+    client: &impl GenericClient,
+    after_seq: i64,
+) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, monitor_id, type = 'status_changed' FROM events WHERE seq > $1 ORDER BY seq",
+            &[&after_seq],
+        )
+        .await
+        .context("reading the events after the folder's cursor")?;
+    let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
+    Ok((
+        rows.iter().map(|row| (row.get(1), row.get(2))).collect(),
+        read_up_to,
+    ))
+}
+
 /// The monitors whose configuration or lifecycle changed after `after_seq`
 /// (health changes left out), and the sequence number read up to.
 pub async fn configured_after(

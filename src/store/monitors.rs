@@ -271,9 +271,11 @@ pub async fn load_fold_targets(
 }
 
 /// Writes the health state (and version) of folded monitors, in one statement.
+/// A version never goes back: a state saved after the monitor changed keeps
+/// the newer version.
 pub async fn save_fold_targets(
     tx: &Transaction<'_>,
-    targets: &[FoldTarget],
+    targets: &[&FoldTarget],
 ) -> Result<(), StoreError> {
     if targets.is_empty() {
         return Ok(());
@@ -300,7 +302,7 @@ pub async fn save_fold_targets(
              status = u.status, status_since = u.since,
              consecutive_successes = u.successes, consecutive_failures = u.failures,
              newest_folded_at = u.newest, last_checked_at = u.checked,
-             last_latency_ms = u.latency, version = u.version
+             last_latency_ms = u.latency, version = GREATEST(m.version, u.version)
          FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::integer[], $5::integer[],
                      $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[])
               AS u(id, status, since, successes, failures, newest, checked, latency, version)

@@ -93,19 +93,41 @@ pub async fn list(
         )
         .await
         .context("reading probe results")?;
-    Ok(rows
-        .iter()
-        .map(|row| ProbeResult {
-            job_id: row.get("job_id"),
-            monitor_id: row.get("monitor_id"),
-            scheduled_at: row.get("scheduled_at"),
-            started_at: row.get("started_at"),
-            checked_at: row.get("checked_at"),
-            up: row.get("up"),
-            http_status: row.get("http_status"),
-            latency_ms: row.get("latency_ms"),
-            error: row.get("error"),
-            worker: row.get("worker"),
-        })
-        .collect())
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// The stored results of `monitor_ids` newer than the health state saved in
+/// their monitors rows, oldest first: what a folder that kept newer state in
+/// memory had folded when it stopped.
+pub async fn newer_than_saved_health(
+    client: &impl GenericClient,
+    monitor_ids: &[Uuid],
+) -> Result<Vec<ProbeResult>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT r.job_id, r.monitor_id, r.scheduled_at, r.started_at, r.checked_at, r.up,
+                    r.http_status, r.latency_ms, r.error, r.worker
+             FROM monitors m JOIN probe_results r ON r.monitor_id = m.id
+             WHERE m.id = ANY($1) AND r.scheduled_at > m.newest_folded_at
+             ORDER BY r.monitor_id, r.scheduled_at",
+            &[&monitor_ids],
+        )
+        .await
+        .context("reading results folded after the saved health state")?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+fn from_row(row: &tokio_postgres::Row) -> ProbeResult {
+    ProbeResult {
+        job_id: row.get("job_id"),
+        monitor_id: row.get("monitor_id"),
+        scheduled_at: row.get("scheduled_at"),
+        started_at: row.get("started_at"),
+        checked_at: row.get("checked_at"),
+        up: row.get("up"),
+        http_status: row.get("http_status"),
+        latency_ms: row.get("latency_ms"),
+        error: row.get("error"),
+        worker: row.get("worker"),
+    }
 }

@@ -4,6 +4,7 @@ mod audit;
 mod bench_smoke;
 mod concurrency;
 mod event_log;
+mod folding;
 mod health;
 mod helpers;
 mod jobs_stream;
