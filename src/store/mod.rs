@@ -63,6 +63,12 @@ impl StoreError {
         }
     }
 
+    /// A write failed because a row with the same key was stored before.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Database { source, .. }
+            if source.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+    }
+
     pub fn from_pool(context: &'static str, error: deadpool_postgres::PoolError) -> Self {
         match error {
             deadpool_postgres::PoolError::Backend(source) => Self::from_db(context, source),

@@ -14,6 +14,32 @@ pub async fn insert_batch(
     client: &impl GenericClient,
     results: &[ProbeResult],
 ) -> Result<Vec<Uuid>, StoreError> {
+    let results: Vec<&ProbeResult> = results.iter().collect();
+    let rows = insert(
+        client,
+        &results,
+        "ON CONFLICT (monitor_id, scheduled_at) DO NOTHING RETURNING job_id",
+    )
+    .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Stores a batch of results none of which can have been stored before (and
+/// no two for the same tick): cheaper than `insert_batch`, as PostgreSQL
+/// need not prepare for conflicts. If one was stored after all, the
+/// statement fails with a unique violation (`StoreError::is_unique_violation`).
+pub async fn insert_unseen(
+    client: &impl GenericClient,
+    results: &[&ProbeResult],
+) -> Result<(), StoreError> {
+    insert(client, results, "").await.map(drop)
+}
+
+async fn insert(
+    client: &impl GenericClient,
+    results: &[&ProbeResult],
+    on_conflict: &str,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
     if results.is_empty() {
         return Ok(Vec::new());
     }
@@ -27,15 +53,17 @@ pub async fn insert_batch(
     let latency: Vec<i32> = results.iter().map(|r| r.latency_ms).collect();
     let error: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
     let worker: Vec<&str> = results.iter().map(|r| r.worker.as_str()).collect();
-    let rows = client
+    let sql = format!(
+        "INSERT INTO probe_results (job_id, monitor_id, scheduled_at, started_at, checked_at,
+             up, http_status, latency_ms, error, worker)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
+             $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
+             $10::text[])
+         {on_conflict}"
+    );
+    client
         .query(
-            "INSERT INTO probe_results (job_id, monitor_id, scheduled_at, started_at, checked_at,
-                 up, http_status, latency_ms, error, worker)
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
-                 $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
-                 $10::text[])
-             ON CONFLICT (monitor_id, scheduled_at) DO NOTHING
-             RETURNING job_id",
+            &sql,
             &[
                 &job_ids,
                 &monitor_ids,
@@ -50,8 +78,7 @@ pub async fn insert_batch(
             ],
         )
         .await
-        .context("storing probe results")?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+        .context("storing probe results")
 }
 
 /// A page of one monitor's results, newest first.

@@ -123,3 +123,36 @@ async fn a_transition_another_folder_recorded_is_not_recorded_again() {
         ]
     );
 }
+
+#[actix_web::test]
+async fn a_result_another_folder_stored_meanwhile_is_stored_and_folded_once() {
+    let app = spawn_app().await;
+    let (id, pool) = monitor(&app, 3).await;
+    let mut first = HealthCache::default();
+    fold(&pool, &mut first, &[result(id, 0, true)]).await;
+    let mut second = HealthCache::default();
+    fold(&pool, &mut second, &[result(id, 1, false)]).await;
+
+    // The first folder takes minute 1 for new: it is newer than all it folded.
+    let outcome = fold(
+        &pool,
+        &mut first,
+        &[result(id, 1, false), result(id, 2, false)],
+    )
+    .await;
+    assert_eq!(outcome.stored, 1, "{outcome:?}");
+    let stored: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM probe_results", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 3);
+    let outcome = fold(&pool, &mut first, &[result(id, 3, false)]).await;
+    assert_eq!(
+        outcome.transitions.len(),
+        1,
+        "the third failure: {outcome:?}"
+    );
+}
