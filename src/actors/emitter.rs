@@ -16,8 +16,9 @@ use crate::queue::keys::Keys;
 const QUEUE_CAPACITY: usize = 100_000;
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
-/// How long the first job of a batch waits for company.
-const LINGER: Duration = Duration::from_millis(5);
+/// How long the first job of a batch waits for company: long enough to fill
+/// entries of `jobs::JOBS_PER_ENTRY` under load, short beside a tick.
+const LINGER: Duration = Duration::from_millis(20);
 /// About how many entries the jobs stream keeps (each holds up to
 /// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
 pub const JOBS_MAX_LEN: usize = 50_000;
@@ -74,10 +75,9 @@ async fn run(
             }
         }
         let published = keep_trying("publishing jobs", &mut shutdown, || {
-            let fresh: Vec<Job> = batch
+            let fresh: Vec<&Job> = batch
                 .iter()
                 .filter(|job| now_ms().saturating_sub(job.scheduled_at_ms) < STALE_AFTER_MS)
-                .cloned()
                 .collect();
             let (redis, keys) = (redis.clone(), keys.clone());
             async move { publish(&redis, &keys, &fresh).await }
@@ -89,7 +89,7 @@ async fn run(
     }
 }
 
-async fn publish(redis: &RedisPool, keys: &Keys, batch: &[Job]) -> Result<(), String> {
+async fn publish(redis: &RedisPool, keys: &Keys, batch: &[&Job]) -> Result<(), String> {
     if batch.is_empty() {
         return Ok(());
     }

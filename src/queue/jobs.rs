@@ -93,7 +93,7 @@ pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<()
 pub async fn publish(
     connection: &mut Connection,
     keys: &Keys,
-    jobs: &[Job],
+    jobs: &[impl Serialize],
     max_len: usize,
 ) -> Result<(), QueueError> {
     if jobs.is_empty() {
