@@ -16,9 +16,10 @@ use crate::queue::keys::Keys;
 const QUEUE_CAPACITY: usize = 100_000;
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
-/// How long the first job of a batch waits for company: long enough to fill
-/// entries of `jobs::JOBS_PER_ENTRY` under load, short beside a tick.
-const LINGER: Duration = Duration::from_millis(20);
+/// How long the first job of a batch waits for company. Every millisecond of
+/// it is schedule lag: 20 ms filled entries better but saved no measurable
+/// CPU, and added 10 ms to the lag's median.
+const LINGER: Duration = Duration::from_millis(5);
 /// About how many entries the jobs stream keeps (each holds up to
 /// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
 pub const JOBS_MAX_LEN: usize = 50_000;
