@@ -3,31 +3,13 @@
 //! changes a monitor, or another folder folds the same monitor.
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::macros::datetime;
 use upwatch::domain::ProbeResult;
 use upwatch::store::Pool;
 use upwatch::store::folding::{self, FoldOutcome, HealthCache};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app, status_changes};
-
-fn result(monitor_id: Uuid, minute: i64, up: bool) -> ProbeResult {
-    let scheduled_at: OffsetDateTime =
-        datetime!(2026-11-23 10:00 UTC) + time::Duration::minutes(minute);
-    ProbeResult {
-        job_id: upwatch::domain::schedule::job_id(monitor_id, u64::try_from(minute).unwrap()),
-        monitor_id,
-        scheduled_at,
-        started_at: scheduled_at,
-        checked_at: scheduled_at + time::Duration::milliseconds(15),
-        up,
-        http_status: Some(if up { 200 } else { 503 }),
-        latency_ms: 15,
-        error: (!up).then(|| "status 503".to_owned()),
-        worker: "test-worker".to_owned(),
-    }
-}
+use crate::results::{result, stored_count};
 
 async fn monitor(app: &TestApp, failure_threshold: u8) -> (Uuid, Pool) {
     let body = app
@@ -141,14 +123,7 @@ async fn a_result_another_folder_stored_meanwhile_is_stored_and_folded_once() {
     )
     .await;
     assert_eq!(outcome.stored, 1, "{outcome:?}");
-    let stored: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM probe_results", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, 3);
+    assert_eq!(stored_count(&app).await, 3);
     let outcome = fold(&pool, &mut first, &[result(id, 3, false)]).await;
     assert_eq!(
         outcome.transitions.len(),

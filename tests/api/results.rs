@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
-fn result(monitor_id: Uuid, minute: i64, up: bool) -> ProbeResult {
+/// A result of `monitor_id`'s tick `minute` minutes into a fixed day.
+pub(crate) fn result(monitor_id: Uuid, minute: i64, up: bool) -> ProbeResult {
     let scheduled_at: OffsetDateTime =
         datetime!(2026-11-23 10:00 UTC) + time::Duration::minutes(minute);
     ProbeResult {
@@ -32,6 +33,16 @@ async fn store(app: &TestApp, batch: &[ProbeResult]) -> Vec<Uuid> {
         .unwrap()
 }
 
+/// How many results the test's database holds.
+pub(crate) async fn stored_count(app: &TestApp) -> i64 {
+    app.db()
+        .await
+        .query_one("SELECT count(*) FROM probe_results", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn registered(app: &TestApp) -> Uuid {
     let monitor = app.create_named("api").await;
     Uuid::parse_str(monitor["id"].as_str().unwrap()).unwrap()
@@ -52,14 +63,7 @@ async fn a_duplicate_job_id_is_stored_once_and_reported_as_not_new() {
         vec![again[1].job_id],
         "only the new one"
     );
-    let count: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM probe_results", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 3);
+    assert_eq!(stored_count(&app).await, 3);
     let update = app
         .db()
         .await
