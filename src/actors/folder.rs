@@ -220,10 +220,11 @@ async fn read_and_fold(
         if entries.len() < READ_BATCH {
             gathering_since = Some(Instant::now());
         }
-        match fold_and_ack(&folder, &redis, &keys, &entries, &mut shutdown).await {
+        let read = entries.len();
+        match fold_and_ack(&folder, &redis, &keys, entries, &mut shutdown).await {
             Ok(()) => {}
             Err(error) => {
-                tracing::warn!(error = %error, results = entries.len(), "cannot fold results; they stay pending and are retried");
+                tracing::warn!(error = %error, entries = read, "cannot fold results; they stay pending and are retried");
                 from = ReadFrom::OwnPending;
                 shutdown.sleep(Duration::from_millis(500)).await;
             }
@@ -236,13 +237,14 @@ async fn fold_and_ack(
     folder: &Addr<Folder>,
     redis: &RedisPool,
     keys: &Keys,
-    entries: &[ResultsEntry],
+    mut entries: Vec<ResultsEntry>,
     shutdown: &mut Shutdown,
 ) -> Result<(), String> {
+    // The results move into the batch; the entries keep what the ack needs.
     let mut batch = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match &entry.payload {
-            Ok(results) => batch.extend_from_slice(results),
+    for entry in &mut entries {
+        match &mut entry.payload {
+            Ok(results) => batch.append(results),
             Err(reason) => {
                 tracing::error!(stream = %entry.stream, entry_id = %entry.id, reason = %reason, "unreadable results dropped");
             }
@@ -281,7 +283,7 @@ async fn fold_and_ack(
     .await;
     keep_trying("acknowledging results", shutdown, || {
         on_redis(redis, async |connection| {
-            results::ack(connection, entries).await
+            results::ack(connection, &entries).await
         })
     })
     .await;
