@@ -237,19 +237,21 @@ pub async fn latest_seq(client: &impl GenericClient) -> Result<i64, StoreError> 
     Ok(row.get(0))
 }
 
-/// Every event after `after_seq` as (its monitor, whether it is a status
-/// change), oldest first, and the sequence number read up to.
+/// Up to `limit` events after `after_seq` as (their monitor, whether it is a
+/// status change), oldest first, and the sequence number read up to.
 pub async fn events_after(
     client: &impl GenericClient,
     after_seq: i64,
+    limit: i64,
 ) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
     let rows = client
         .query(
-            "SELECT seq, monitor_id, type = 'status_changed' FROM events WHERE seq > $1 ORDER BY seq",
-            &[&after_seq],
+            "SELECT seq, monitor_id, type = 'status_changed'
+             FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after_seq, &limit],
         )
         .await
-        .context("reading the events after the folder's cursor")?;
+        .context("reading monitor changes from the event log")?;
     let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
     Ok((
         rows.iter().map(|row| (row.get(1), row.get(2))).collect(),
@@ -264,18 +266,10 @@ pub async fn configured_after(
     after_seq: i64,
     limit: i64,
 ) -> Result<(Vec<Uuid>, i64), StoreError> {
-    let rows = client
-        .query(
-            "SELECT seq, monitor_id, type FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&after_seq, &limit],
-        )
-        .await
-        .context("reading monitor changes from the event log")?;
-    let read_up_to = rows.last().map_or(after_seq, |row| row.get("seq"));
+    let (events, read_up_to) = events_after(client, after_seq, limit).await?;
     let mut changed: Vec<Uuid> = Vec::new();
-    for row in &rows {
-        let id: Uuid = row.get("monitor_id");
-        if row.get::<_, &str>("type") != "status_changed" && !changed.contains(&id) {
+    for (id, status_changed) in events {
+        if !status_changed && !changed.contains(&id) {
             changed.push(id);
         }
     }

@@ -273,7 +273,7 @@ async fn forget_changed(
         cache.seen_seq = Some(event_log::latest_seq(tx).await?);
         return Ok(());
     };
-    let (events, read_up_to) = event_log::events_after(tx, seen).await?;
+    let (events, read_up_to) = event_log::events_after(tx, seen, i64::MAX).await?;
     cache.seen_seq = Some(read_up_to);
     let folded_elsewhere: HashSet<Uuid> = events
         .iter()
