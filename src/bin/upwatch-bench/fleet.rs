@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -72,6 +73,11 @@ impl Fleet {
         );
         let db_name = format!("upwatch_bench_{}", Uuid::new_v4().simple());
         let prefix = format!("upwatch-bench-{}", Uuid::new_v4().simple());
+        remember_run_data(RunData {
+            common: common.clone(),
+            db_name: db_name.clone(),
+            prefix: prefix.clone(),
+        });
         let api_port = free_port()?;
         let mut command = Command::new(&upwatch_bin);
         command
@@ -247,21 +253,75 @@ impl Fleet {
         } = self;
         drop(db);
         drop(upwatch);
+        let run = RunData {
+            common,
+            db_name,
+            prefix,
+        };
+        run.remove().await?;
+        forget_run_data(&run.db_name);
+        Ok(())
+    }
+}
+
+/// A run's database and keys: removed when the run finishes, and by
+/// `remove_leftovers` when it was interrupted or failed half-way.
+struct RunData {
+    common: Common,
+    db_name: String,
+    prefix: String,
+}
+
+/// The runs started and not finished yet.
+static UNFINISHED_RUNS: Mutex<Vec<RunData>> = Mutex::new(Vec::new());
+
+fn remember_run_data(run: RunData) {
+    if let Ok(mut runs) = UNFINISHED_RUNS.lock() {
+        runs.push(run);
+    }
+}
+
+fn forget_run_data(db_name: &str) {
+    if let Ok(mut runs) = UNFINISHED_RUNS.lock() {
+        runs.retain(|run| run.db_name != db_name);
+    }
+}
+
+/// Removes the databases and keys of runs that did not finish (upwatch and
+/// the target must be stopped first: dropping a scenario's fleet does that).
+pub async fn remove_leftovers() {
+    let runs = match UNFINISHED_RUNS.lock() {
+        Ok(mut runs) => std::mem::take(&mut *runs),
+        Err(_) => return,
+    };
+    for run in runs {
+        if let Err(error) = run.remove().await {
+            eprintln!(
+                "upwatch-bench: could not remove {} and the {}:* keys: {error:#}",
+                run.db_name, run.prefix
+            );
+        }
+    }
+}
+
+impl RunData {
+    async fn remove(&self) -> anyhow::Result<()> {
         let (admin, connection) = tokio_postgres::connect(
-            &format!("{}/postgres", common.postgres),
+            &format!("{}/postgres", self.common.postgres),
             tokio_postgres::NoTls,
         )
         .await?;
         tokio::spawn(connection);
         admin
             .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.db_name
             ))
             .await?;
-        let client = redis::Client::open(common.redis.as_str())?;
+        let client = redis::Client::open(self.common.redis.as_str())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}:*"))
+            .arg(format!("{}:*", self.prefix))
             .query_async(&mut connection)
             .await?;
         if !keys.is_empty() {

@@ -129,13 +129,12 @@ fn main() -> ExitCode {
             }
         };
         // Dropping the scenario drops its fleet, which kills upwatch and the target.
-        tokio::select! {
+        let outcome = tokio::select! {
             outcome = scenario => outcome,
-            () = interrupted() => Err(anyhow::anyhow!(
-                "interrupted: upwatch and the target were stopped; the run's \
-                 upwatch_bench_* database and upwatch-bench-* keys are left behind"
-            )),
-        }
+            () = interrupted() => Err(anyhow::anyhow!("interrupted")),
+        };
+        fleet::remove_leftovers().await;
+        outcome
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
