@@ -2,10 +2,11 @@
 # and waits until the pipeline stores that many results per second.
 # Needs $rate, $window and $out; sets $bench (the harness's pid), $pid
 # (upwatch's), $db (the run's database) and the function `count`.
+# UPWATCH=PATH measures another upwatch binary (say, a copy of the last build).
 
 psql_admin=(psql -h 127.0.0.1 -U postgres -Atq)
 
-target/release/upwatch-bench ceiling --rates "$rate" --window "$window" \
+target/release/upwatch-bench ceiling --rates "$rate" --window "$window" ${UPWATCH:+--upwatch "$UPWATCH"} \
     >"$out/ceiling.log" 2>&1 &
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT
@@ -18,7 +19,7 @@ deadline=$((SECONDS + 300))
 while :; do
     ((SECONDS < deadline)) || { echo "no steady state within 300 s; see $out/ceiling.log" >&2; exit 1; }
     sleep 2
-    pid=$(pgrep -n -f "upwatch serve" || true)
+    pid=$(pgrep -n -f "upwatch[^ ]* serve" || true)
     # The run's database is the one in use: one an earlier, killed run left behind has no connections.
     db=$("${psql_admin[@]}" -c "SELECT datname FROM pg_stat_activity WHERE datname LIKE 'upwatch_bench_%' GROUP BY datname ORDER BY max(backend_start) DESC LIMIT 1")
     [[ -n $pid && -n $db ]] || continue

@@ -8,7 +8,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::folding::RecordedTransition;
-use super::{DbContext, StoreError};
+use super::{DbContext, StoreError, prepared};
 use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
 
 /// Key of the transaction-level advisory lock every append takes first.
@@ -44,9 +44,9 @@ pub async fn begin_appending(
 }
 
 async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-        .await
-        .context("waiting for the event log append lock")?;
+    const CONTEXT: &str = "waiting for the event log append lock";
+    let lock = prepared(tx, "SELECT pg_advisory_xact_lock($1)", CONTEXT).await?;
+    tx.execute(&lock, &[&APPEND_LOCK]).await.context(CONTEXT)?;
     Ok(())
 }
 
@@ -98,16 +98,19 @@ pub async fn append_many(
         .iter()
         .map(|(.., e)| event_data(e))
         .collect::<Result<_, _>>()?;
+    let append = prepared(
+        tx,
+        "INSERT INTO events (monitor_id, monitor_seq, type, data)
+         SELECT monitor_id, monitor_seq, type, data
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
+              WITH ORDINALITY AS e(monitor_id, monitor_seq, type, data, n)
+         ORDER BY n
+         RETURNING monitor_id, monitor_seq, seq, recorded_at",
+        "appending events",
+    )
+    .await?;
     let rows = tx
-        .query(
-            "INSERT INTO events (monitor_id, monitor_seq, type, data)
-             SELECT monitor_id, monitor_seq, type, data
-             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
-                  WITH ORDINALITY AS e(monitor_id, monitor_seq, type, data, n)
-             ORDER BY n
-             RETURNING monitor_id, monitor_seq, seq, recorded_at",
-            &[&ids, &seqs, &types, &data],
-        )
+        .query(&append, &[&ids, &seqs, &types, &data])
         .await
         .map_err(|e| {
             if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -244,14 +247,18 @@ pub async fn events_after(
     after_seq: i64,
     limit: i64,
 ) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
+    const CONTEXT: &str = "reading monitor changes from the event log";
+    let statement = prepared(
+        client,
+        "SELECT seq, monitor_id, type = 'status_changed'
+         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        CONTEXT,
+    )
+    .await?;
     let rows = client
-        .query(
-            "SELECT seq, monitor_id, type = 'status_changed'
-             FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&after_seq, &limit],
-        )
+        .query(&statement, &[&after_seq, &limit])
         .await
-        .context("reading monitor changes from the event log")?;
+        .context(CONTEXT)?;
     let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
     Ok((
         rows.iter().map(|row| (row.get(1), row.get(2))).collect(),

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::{DbContext, StoreError};
+use super::{DbContext, StoreError, prepared};
 use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, Monitor, MonitorConfig,
@@ -297,7 +297,9 @@ pub async fn save_fold_targets(
     let checked: Vec<Option<OffsetDateTime>> = targets.iter().map(|t| t.last_checked_at).collect();
     let latency: Vec<Option<i32>> = targets.iter().map(|t| t.last_latency_ms).collect();
     let version: Vec<i64> = targets.iter().map(|t| t.version).collect();
-    tx.execute(
+    const CONTEXT: &str = "saving monitor health";
+    let save = prepared(
+        tx,
         "UPDATE monitors AS m SET
              status = u.status, status_since = u.since,
              consecutive_successes = u.successes, consecutive_failures = u.failures,
@@ -307,12 +309,17 @@ pub async fn save_fold_targets(
                      $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[])
               AS u(id, status, since, successes, failures, newest, checked, latency, version)
          WHERE m.id = u.id",
+        CONTEXT,
+    )
+    .await?;
+    tx.execute(
+        &save,
         &[
             &ids, &status, &since, &successes, &failures, &newest, &checked, &latency, &version,
         ],
     )
     .await
-    .context("saving monitor health")?;
+    .context(CONTEXT)?;
     Ok(())
 }
 

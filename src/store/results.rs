@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DbContext, StoreError};
+use super::{DbContext, StoreError, prepared};
 use crate::domain::ProbeResult;
 
 /// Stores a batch in one statement; returns the job ids that were new (the
@@ -61,9 +61,11 @@ async fn insert(
              $10::text[])
          {on_conflict}"
     );
+    const CONTEXT: &str = "storing probe results";
+    let statement = prepared(client, &sql, CONTEXT).await?;
     client
         .query(
-            &sql,
+            &statement,
             &[
                 &job_ids,
                 &monitor_ids,
@@ -78,7 +80,7 @@ async fn insert(
             ],
         )
         .await
-        .context("storing probe results")
+        .context(CONTEXT)
 }
 
 /// A page of one monitor's results, newest first.
