@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{Keys, RESULTS_FIELD, RESULTS_PER_ENTRY, WORKERS_GROUP};
+use super::known_urls;
 use super::stream::{self, QueueError, ReadFrom, redis_error};
 use crate::domain::probe::ProbeSpec;
-use crate::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
+use crate::domain::{ExpectedStatuses, HttpMethod, TimeoutMs};
 use crate::domain::{ProbeResult, partition_of};
 
 /// The stream field that holds an entry's jobs, as a JSON array.
@@ -29,7 +30,7 @@ pub const JOBS_PER_ENTRY: usize = 32;
 
 /// One probe to run. On the stream the spec's fields sit beside the job's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "FlatJob")]
+#[serde(try_from = "FlatJob")]
 pub struct Job {
     pub job_id: Uuid,
     pub monitor_id: Uuid,
@@ -43,34 +44,37 @@ pub struct Job {
 }
 
 /// A job as read from the stream. Reading it through serde's `flatten`
-/// buffers every field first, which showed in profiles of the worker.
+/// buffers every field first, which showed in profiles of the worker. The
+/// URL is parsed through `known_urls`.
 #[derive(Deserialize)]
 struct FlatJob {
     job_id: Uuid,
     monitor_id: Uuid,
     #[serde(default)]
     name: String,
-    url: MonitorUrl,
+    url: String,
     method: HttpMethod,
     timeout: TimeoutMs,
     expected_status: Option<ExpectedStatuses>,
     scheduled_at_ms: u64,
 }
 
-impl From<FlatJob> for Job {
-    fn from(flat: FlatJob) -> Self {
-        Self {
+impl TryFrom<FlatJob> for Job {
+    type Error = String;
+    fn try_from(flat: FlatJob) -> Result<Self, Self::Error> {
+        let url = known_urls::parse(flat.url).map_err(|e| format!("url {e}"))?;
+        Ok(Self {
             job_id: flat.job_id,
             monitor_id: flat.monitor_id,
             name: flat.name,
             spec: ProbeSpec {
-                url: flat.url,
+                url,
                 method: flat.method,
                 timeout: flat.timeout,
                 expected_status: flat.expected_status,
             },
             scheduled_at_ms: flat.scheduled_at_ms,
-        }
+        })
     }
 }
 
@@ -267,6 +271,7 @@ fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MonitorUrl;
 
     #[test]
     fn a_job_reads_back_as_written_and_older_entries_without_a_name_still_read() {
@@ -293,5 +298,9 @@ mod tests {
         assert_eq!(read.name, "");
         assert_eq!(read.spec.expected_status, None);
         assert_eq!(read.spec.url, job.spec.url);
+
+        let bad = written.replace("http://a.example/health", "ftp://a.example/");
+        let refused = serde_json::from_str::<Job>(&bad).unwrap_err();
+        assert!(refused.to_string().contains("scheme must be http or https"));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod jobs;
 pub mod keys;
+mod known_urls;
 pub mod leases;
 pub mod results;
 pub mod stream;
