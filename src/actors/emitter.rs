@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::batching::gather;
 use super::{Shutdown, keep_trying, now_ms, on_redis};
 use crate::queue::RedisPool;
 use crate::queue::jobs::{self, Job};
@@ -67,14 +68,7 @@ async fn run(
             () = shutdown.requested() => None,
         };
         let Some(first) = first else { return };
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH_MAX {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(job)) => batch.push(job),
-                _ => break,
-            }
-        }
+        let batch = gather(first, &mut receiver, LINGER, BATCH_MAX).await;
         let published = keep_trying("publishing jobs", &mut shutdown, || {
             let fresh: Vec<&Job> = batch
                 .iter()

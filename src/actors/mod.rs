@@ -1,6 +1,7 @@
 //! The moving parts of the probe pipeline: monitor actors under a registry,
 //! the job emitter, workers, and the folder.
 
+mod batching;
 pub mod broadcaster;
 pub mod emitter;
 pub mod folder;

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
+use super::batching::gather;
 use super::{Shutdown, keep_trying, on_redis, spawn_on_own_runtime};
 use crate::domain::ProbeResult;
 use crate::domain::result::to_micros;
@@ -32,7 +33,7 @@ const READ_BLOCK_MS: usize = 200;
 /// Results published per pipeline, at most, and how long the first waits:
 /// long enough that, under load, a partition's results share an entry
 /// (with 64 partitions, 5 ms gathered about one result per partition).
-const PUBLISH_BATCH: usize = 500;
+const PUBLISH_BATCH: usize = 2_000;
 const PUBLISH_LINGER: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
@@ -322,14 +323,7 @@ async fn publish_finished(
     // and then its job is still pending and will be reclaimed.
     let (_never, mut no_shutdown) = super::shutdown_channel();
     while let Some(first) = finished.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + PUBLISH_LINGER;
-        while batch.len() < PUBLISH_BATCH {
-            match tokio::time::timeout_at(deadline, finished.recv()).await {
-                Ok(Some(done)) => batch.push(done),
-                _ => break,
-            }
-        }
+        let batch = gather(first, &mut finished, PUBLISH_LINGER, PUBLISH_BATCH).await;
         let mut results = Vec::with_capacity(batch.len());
         let mut entry_ids = Vec::new();
         for finished in batch {
