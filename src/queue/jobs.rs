@@ -62,7 +62,7 @@ struct FlatJob {
 impl TryFrom<FlatJob> for Job {
     type Error = String;
     fn try_from(flat: FlatJob) -> Result<Self, Self::Error> {
-        let url = known_urls::parse(flat.url).map_err(|e| format!("url {e}"))?;
+        let url = known_urls::parse(flat.monitor_id, &flat.url).map_err(|e| format!("url {e}"))?;
         Ok(Self {
             job_id: flat.job_id,
             monitor_id: flat.monitor_id,

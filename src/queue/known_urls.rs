@@ -1,34 +1,39 @@
-//! The URLs of jobs read off the stream, parsed once per worker thread: a
+//! The URLs of jobs read off the stream, parsed once per monitor: a
 //! monitor's URL comes back with every tick and rarely changes, and parsing
 //! it (host normalisation included) was a few percent of a worker's CPU.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use uuid::Uuid;
 
 use crate::domain::{InvalidValue, MonitorUrl};
 
-/// URLs kept per thread; past this the memo starts over, so a stream of
-/// ever-new URLs cannot grow it without bound.
+/// Monitors remembered; past this the memo starts over, so monitors that
+/// come and go cannot grow it without bound (about 150 bytes each).
 const CAPACITY: usize = 200_000;
 
-thread_local! {
-    static PARSED: RefCell<HashMap<String, MonitorUrl>> = RefCell::new(HashMap::new());
-}
+static PARSED: LazyLock<Mutex<HashMap<Uuid, MonitorUrl>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// `MonitorUrl::parse(raw)`, from the memo when `raw` was parsed before on
-/// this thread.
-pub fn parse(raw: String) -> Result<MonitorUrl, InvalidValue> {
-    PARSED.with_borrow_mut(|parsed| {
-        if let Some(url) = parsed.get(&raw) {
-            return Ok(url.clone());
-        }
-        let url = MonitorUrl::parse(&raw)?;
-        if parsed.len() >= CAPACITY {
-            parsed.clear();
-        }
-        parsed.insert(raw, url.clone());
-        Ok(url)
-    })
+/// `MonitorUrl::parse(raw)`, from the memo when it holds `raw` for this
+/// monitor already (a job carries its URL in the normalised form, so an
+/// unchanged URL reads back equal).
+pub fn parse(monitor_id: Uuid, raw: &str) -> Result<MonitorUrl, InvalidValue> {
+    let Ok(mut parsed) = PARSED.lock() else {
+        return MonitorUrl::parse(raw);
+    };
+    if let Some(url) = parsed.get(&monitor_id)
+        && url.as_ref() == raw
+    {
+        return Ok(url.clone());
+    }
+    let url = MonitorUrl::parse(raw)?;
+    if parsed.len() >= CAPACITY {
+        parsed.clear();
+    }
+    parsed.insert(monitor_id, url.clone());
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -36,15 +41,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_url_parses_the_same_from_the_memo_and_bad_ones_are_still_refused() {
-        let raw = "HTTP://Example.COM:80/health?x=1";
-        let first = parse(raw.to_owned()).unwrap();
-        let again = parse(raw.to_owned()).unwrap();
-        assert_eq!(first, MonitorUrl::parse(raw).unwrap());
-        assert_eq!(again, first);
-        assert_eq!(again.as_ref(), "http://example.com/health?x=1");
+    fn a_monitor_url_reads_the_same_from_the_memo_and_a_changed_one_is_parsed_again() {
+        let monitor = Uuid::new_v4();
+        let first = parse(monitor, "http://example.com/health").unwrap();
+        assert_eq!(
+            first,
+            MonitorUrl::parse("http://example.com/health").unwrap()
+        );
+        assert_eq!(parse(monitor, "http://example.com/health").unwrap(), first);
 
-        assert!(parse("ftp://example.com/".to_owned()).is_err());
-        assert!(parse("ftp://example.com/".to_owned()).is_err());
+        let moved = parse(monitor, "https://example.org/ready").unwrap();
+        assert_eq!(moved.as_ref(), "https://example.org/ready");
+        // A raw form that differs from the normalised one is parsed, not matched.
+        let raw = parse(monitor, "HTTP://Example.COM:80/health").unwrap();
+        assert_eq!(raw.as_ref(), "http://example.com/health");
+
+        assert!(parse(monitor, "ftp://example.com/").is_err());
+        assert!(parse(Uuid::new_v4(), "ftp://example.com/").is_err());
     }
 }
