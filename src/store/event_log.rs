@@ -8,7 +8,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::folding::RecordedTransition;
-use super::{DbContext, StoreError, prepared};
+use super::{DbContext, StoreError, query_prepared};
 use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
 
 /// Key of the transaction-level advisory lock every append takes first.
@@ -44,9 +44,13 @@ pub async fn begin_appending(
 }
 
 async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    const CONTEXT: &str = "waiting for the event log append lock";
-    let lock = prepared(tx, "SELECT pg_advisory_xact_lock($1)", CONTEXT).await?;
-    tx.execute(&lock, &[&APPEND_LOCK]).await.context(CONTEXT)?;
+    query_prepared(
+        tx,
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&APPEND_LOCK],
+        "waiting for the event log append lock",
+    )
+    .await?;
     Ok(())
 }
 
@@ -98,7 +102,7 @@ pub async fn append_many(
         .iter()
         .map(|(.., e)| event_data(e))
         .collect::<Result<_, _>>()?;
-    let append = prepared(
+    let rows = query_prepared(
         tx,
         "INSERT INTO events (monitor_id, monitor_seq, type, data)
          SELECT monitor_id, monitor_seq, type, data
@@ -106,19 +110,17 @@ pub async fn append_many(
               WITH ORDINALITY AS e(monitor_id, monitor_seq, type, data, n)
          ORDER BY n
          RETURNING monitor_id, monitor_seq, seq, recorded_at",
+        &[&ids, &seqs, &types, &data],
         "appending events",
     )
-    .await?;
-    let rows = tx
-        .query(&append, &[&ids, &seqs, &types, &data])
-        .await
-        .map_err(|e| {
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                StoreError::ConcurrentWrite
-            } else {
-                StoreError::from_db("appending events", e)
-            }
-        })?;
+    .await
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            StoreError::ConcurrentWrite
+        } else {
+            e
+        }
+    })?;
     // RETURNING promises no order: match rows to events by (monitor, seq).
     let mut by_key: std::collections::HashMap<(Uuid, i64), (i64, OffsetDateTime)> = rows
         .iter()
@@ -247,18 +249,14 @@ pub async fn events_after(
     after_seq: i64,
     limit: i64,
 ) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
-    const CONTEXT: &str = "reading monitor changes from the event log";
-    let statement = prepared(
+    let rows = query_prepared(
         client,
         "SELECT seq, monitor_id, type = 'status_changed'
          FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        CONTEXT,
+        &[&after_seq, &limit],
+        "reading monitor changes from the event log",
     )
     .await?;
-    let rows = client
-        .query(&statement, &[&after_seq, &limit])
-        .await
-        .context(CONTEXT)?;
     let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
     Ok((
         rows.iter().map(|row| (row.get(1), row.get(2))).collect(),

@@ -88,16 +88,18 @@ pub(crate) async fn connection(
     pool.get().await.map_err(|e| StoreError::from_pool(what, e))
 }
 
-/// `sql` prepared on this connection, once: later calls take it from the
-/// connection's cache. For the statements the folder runs many times a
+/// Runs `sql`, prepared on this connection once: later calls take it from
+/// the connection's cache. For the statements the folder runs many times a
 /// second, where parsing and planning each time was a large share of
 /// PostgreSQL's work per batch.
-pub(crate) async fn prepared(
+pub(crate) async fn query_prepared(
     client: &impl deadpool_postgres::GenericClient,
     sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     context: &'static str,
-) -> Result<tokio_postgres::Statement, StoreError> {
-    client.prepare_cached(sql).await.context(context)
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let statement = client.prepare_cached(sql).await.context(context)?;
+    client.query(&statement, params).await.context(context)
 }
 
 /// Attaches what we were doing to a driver error.

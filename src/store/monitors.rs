@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::{DbContext, StoreError, prepared};
+use super::{DbContext, StoreError, query_prepared};
 use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, Monitor, MonitorConfig,
@@ -297,8 +297,7 @@ pub async fn save_fold_targets(
     let checked: Vec<Option<OffsetDateTime>> = targets.iter().map(|t| t.last_checked_at).collect();
     let latency: Vec<Option<i32>> = targets.iter().map(|t| t.last_latency_ms).collect();
     let version: Vec<i64> = targets.iter().map(|t| t.version).collect();
-    const CONTEXT: &str = "saving monitor health";
-    let save = prepared(
+    query_prepared(
         tx,
         "UPDATE monitors AS m SET
              status = u.status, status_since = u.since,
@@ -309,17 +308,12 @@ pub async fn save_fold_targets(
                      $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[])
               AS u(id, status, since, successes, failures, newest, checked, latency, version)
          WHERE m.id = u.id",
-        CONTEXT,
-    )
-    .await?;
-    tx.execute(
-        &save,
         &[
             &ids, &status, &since, &successes, &failures, &newest, &checked, &latency, &version,
         ],
+        "saving monitor health",
     )
-    .await
-    .context(CONTEXT)?;
+    .await?;
     Ok(())
 }
 

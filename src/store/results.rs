@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DbContext, StoreError, prepared};
+use super::{DbContext, StoreError, query_prepared};
 use crate::domain::ProbeResult;
 
 /// Stores a batch in one statement; returns the job ids that were new (the
@@ -61,26 +61,24 @@ async fn insert(
              $10::text[])
          {on_conflict}"
     );
-    const CONTEXT: &str = "storing probe results";
-    let statement = prepared(client, &sql, CONTEXT).await?;
-    client
-        .query(
-            &statement,
-            &[
-                &job_ids,
-                &monitor_ids,
-                &scheduled,
-                &started,
-                &checked,
-                &up,
-                &http_status,
-                &latency,
-                &error,
-                &worker,
-            ],
-        )
-        .await
-        .context(CONTEXT)
+    query_prepared(
+        client,
+        &sql,
+        &[
+            &job_ids,
+            &monitor_ids,
+            &scheduled,
+            &started,
+            &checked,
+            &up,
+            &http_status,
+            &latency,
+            &error,
+            &worker,
+        ],
+        "storing probe results",
+    )
+    .await
 }
 
 /// A page of one monitor's results, newest first.
