@@ -139,20 +139,21 @@ async fn fold_into(
     unique.sort_by_key(|r| (r.monitor_id, r.scheduled_at, r.job_id));
     // The same job twice in one batch is stored (and folded) once.
     unique.dedup_by_key(|r| r.job_id);
-    let new_ids: HashSet<Uuid> = if unique.iter().all(|r| cache.knows_unseen(r)) {
+    let fresh: Vec<&ProbeResult> = if unique.iter().all(|r| cache.knows_unseen(r)) {
         results::insert_unseen(&tx, &unique).await?;
-        unique.iter().map(|r| r.job_id).collect()
+        unique
     } else {
-        results::insert_batch(&tx, batch)
+        let new_ids: HashSet<Uuid> = results::insert_batch(&tx, batch)
             .await?
             .into_iter()
+            .collect();
+        unique
+            .into_iter()
+            .filter(|r| new_ids.contains(&r.job_id))
             .collect()
     };
-    let fresh: Vec<&ProbeResult> = unique
-        .into_iter()
-        .filter(|r| new_ids.contains(&r.job_id))
-        .collect();
 
+    let stored = fresh.len();
     let mut missing: Vec<Uuid> = fresh
         .iter()
         .map(|r| r.monitor_id)
@@ -162,7 +163,8 @@ async fn fold_into(
     let mut caught_up = Vec::new();
     if !missing.is_empty() {
         caught_up = results::newer_than_saved_health(&tx, &missing).await?;
-        caught_up.retain(|r| !new_ids.contains(&r.job_id));
+        let fresh_ids: HashSet<Uuid> = fresh.iter().map(|r| r.job_id).collect();
+        caught_up.retain(|r| !fresh_ids.contains(&r.job_id));
         for target in monitors::load_fold_targets(&tx, &missing).await? {
             let cached = Cached {
                 target,
@@ -254,7 +256,7 @@ async fn fold_into(
         )
         .collect();
     Ok(FoldOutcome {
-        stored: new_ids.len(),
+        stored,
         transitions,
     })
 }
