@@ -5,7 +5,6 @@ use std::net::TcpListener;
 
 use actix::Actor;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::actors::broadcaster::{self, Broadcaster};
 use crate::actors::folder::{self, FolderConfig};
@@ -71,8 +70,10 @@ impl Application {
         let keys = Keys::new(&settings.key_prefix);
         let instance = settings.instance.as_str();
         let mut tasks = Vec::new();
-        // Unique per process: two processes never share a lease.
-        let member = format!("{instance}-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        // Instance names are distinct by contract, so a lease names the
+        // instance: a process restarted under the same name (after a crash)
+        // renews its own leases at once instead of waiting for them to expire.
+        let member = instance.to_owned();
         let lease_config = |role| LeaseConfig {
             role,
             member: member.clone(),

@@ -12,9 +12,13 @@ use deadpool_redis::redis;
 use super::keys::Keys;
 use super::stream::{QueueError, redis_error};
 
-/// Renews a lease only if this member still holds it.
-const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/// Takes a lease that nobody holds, or renews it if this member holds it
+/// already: a member is an instance name, so a process restarted under the
+/// same name (after a crash) takes its own leases back at once.
+const TAKE_OR_RENEW: &str = "local holder = redis.call('GET', KEYS[1]) \
+    if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+    if holder then return 0 end \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
 /// Gives a lease up only if this member still holds it.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -91,24 +95,13 @@ pub async fn renew_and_acquire(
     }
     let mut pipeline = redis::pipe();
     for partition in &order {
-        let key = keys.lease(role, *partition);
-        if held.contains(partition) {
-            pipeline
-                .cmd("EVAL")
-                .arg(RENEW)
-                .arg(1)
-                .arg(key)
-                .arg(member)
-                .arg(millis(lease));
-        } else {
-            pipeline
-                .cmd("SET")
-                .arg(key)
-                .arg(member)
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(lease));
-        }
+        pipeline
+            .cmd("EVAL")
+            .arg(TAKE_OR_RENEW)
+            .arg(1)
+            .arg(keys.lease(role, *partition))
+            .arg(member)
+            .arg(millis(lease));
     }
     let replies: Vec<redis::Value> = pipeline
         .query_async(connection)
@@ -117,7 +110,7 @@ pub async fn renew_and_acquire(
     Ok(order
         .into_iter()
         .zip(replies)
-        .filter(|(_, reply)| matches!(reply, redis::Value::Int(1) | redis::Value::Okay))
+        .filter(|(_, reply)| matches!(reply, redis::Value::Int(1)))
         .map(|(partition, _)| partition)
         .collect())
 }

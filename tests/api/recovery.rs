@@ -78,6 +78,10 @@ async fn pending_jobs(pool: &RedisPool, keys: &Keys) -> usize {
 async fn start_roles(app: &TestApp, roles: &str) {
     let mut settings = app.settings.clone();
     settings.roles = Roles::parse(roles).unwrap();
+    // Another process: instance names are distinct by contract.
+    settings.instance =
+        upwatch::config::InstanceName::parse(&format!("other-{}", Uuid::new_v4().simple()))
+            .unwrap();
     let started = Application::build(settings).await.unwrap();
     actix_web::rt::spawn(started.run_until_stopped());
 }

@@ -87,12 +87,11 @@ fn lease_holders(prefix: &str, role: &str) -> BTreeMap<u16, String> {
         .collect()
 }
 
-/// Partitions held per instance name (members are `<instance>-<suffix>`).
+/// Partitions held per instance name (a lease names its instance).
 fn shares(holders: &BTreeMap<u16, String>) -> BTreeMap<String, usize> {
     let mut shares = BTreeMap::new();
-    for member in holders.values() {
-        let instance = member.rsplit_once('-').map_or(member.as_str(), |(i, _)| i);
-        *shares.entry(instance.to_owned()).or_default() += 1;
+    for instance in holders.values() {
+        *shares.entry(instance.clone()).or_default() += 1;
     }
     shares
 }

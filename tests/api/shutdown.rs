@@ -222,3 +222,114 @@ async fn scheduled_ticks(db: &tokio_postgres::Client, id: &str) -> Vec<time::Off
     .map(|row| row.get(0))
     .collect()
 }
+
+/// A process restarted under the same instance name takes its own leases back
+/// at once (they name the instance): probing and folding resume within a
+/// tick, not after the dead process's leases expire (10 s).
+#[actix_web::test]
+async fn after_sigkill_a_restart_resumes_probing_and_folding_at_once() {
+    let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
+    let _database = DatabaseGuard(db_name.clone());
+    let _redis = RedisGuard(prefix.clone());
+    let db_url = format!("{}/{db_name}", postgres_base_url());
+    let target = Target::start();
+    let port = closed_port();
+    let mut first = serve_as(&db_url, &prefix, port, "restarted");
+
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{port}/api/v1/monitors");
+    let mut healthy = Vec::new();
+    for n in 0..5 {
+        let body = json!({"name": format!("healthy-{n}"), "url": target.url("/status/200"), "interval_seconds": 1, "timeout_ms": 800});
+        healthy.push(register(&http, &api, &body).await);
+    }
+    // Fails from its first probe; goes down at its sixth consecutive failure.
+    let threshold = 6;
+    let body = json!({"name": "failing", "url": format!("http://127.0.0.1:{}/", closed_port()), "interval_seconds": 1, "timeout_ms": 500, "failure_threshold": threshold});
+    let failing = register(&http, &api, &body).await;
+    let db = connect(&db_name).await;
+    let first_failure = wait_for("two failures before the kill", PATIENCE, || async {
+        let ticks = scheduled_ticks(&db, &failing).await;
+        (ticks.len() >= 2).then(|| ticks[0])
+    })
+    .await;
+    assert!(
+        status_changes_to(&db, &failing, "down").await.is_empty(),
+        "not down yet at the kill"
+    );
+
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let _second = serve_as(&db_url, &prefix, port, "restarted");
+    wait_for("the restarted process to answer", PATIENCE, || async {
+        let response = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    let ready_at = time::OffsetDateTime::now_utc();
+
+    wait_for(
+        "a new result of every monitor within 2 s of the restart",
+        Duration::from_secs(2),
+        || async {
+            for id in healthy.iter().chain([&failing]) {
+                let newest = scheduled_ticks(&db, id).await.last().copied()?;
+                if newest <= ready_at {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+
+    // On schedule: the sixth failure is due `threshold - 1` ticks after the
+    // first; the restart may cost a tick or two, not a lease time.
+    let due = first_failure + time::Duration::seconds(threshold - 1);
+    let down_at = wait_for("the failing monitor to go down", PATIENCE, || async {
+        status_changes_to(&db, &failing, "down")
+            .await
+            .first()
+            .copied()
+    })
+    .await;
+    assert!(
+        down_at <= due + time::Duration::seconds(2),
+        "down at {down_at}, due at {due}: the restart held probing back"
+    );
+}
+
+async fn register(http: &reqwest::Client, api: &str, body: &serde_json::Value) -> String {
+    wait_for("the API to register a monitor", PATIENCE, || async {
+        let response = http.post(api).json(body).send().await.ok()?;
+        let created: serde_json::Value = response.json().await.ok()?;
+        created["id"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+/// The ticks of the results that moved a monitor to `to`, oldest first.
+async fn status_changes_to(
+    db: &tokio_postgres::Client,
+    id: &str,
+    to: &str,
+) -> Vec<time::OffsetDateTime> {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    db.query(
+        "SELECT r.scheduled_at FROM events e
+         JOIN probe_results r ON r.job_id = (e.data->>'job_id')::uuid
+         WHERE e.monitor_id = $1 AND e.type = 'status_changed' AND e.data->>'to' = $2
+         ORDER BY e.seq",
+        &[&id, &to],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect()
+}
