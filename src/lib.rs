@@ -1,13 +1,12 @@
-pub mod actors;
 pub mod api;
 pub mod check;
 pub mod config;
 pub mod domain;
-pub mod feed;
 pub mod probe;
 pub mod queue;
 pub mod replay;
-pub mod retry;
+pub mod roles;
+pub mod runtime;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

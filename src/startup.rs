@@ -6,13 +6,6 @@ use std::net::TcpListener;
 use actix::Actor;
 use tokio::task::JoinHandle;
 
-use crate::actors::broadcaster::{self, Broadcaster};
-use crate::actors::folder::{self, FolderConfig};
-use crate::actors::housekeeping;
-use crate::actors::leases::{self, LeaseConfig};
-use crate::actors::registry::{self, Registry};
-use crate::actors::worker::{self, WorkerConfig};
-use crate::actors::{ShutdownTrigger, emitter, shutdown_channel};
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
 use crate::domain::audit::AuditState;
@@ -20,6 +13,14 @@ use crate::probe::{Prober, ProberError};
 use crate::queue::keys::Keys;
 use crate::queue::{self, RedisError};
 use crate::replay::{self, Mismatch, ReplayError, ReplayOptions};
+use crate::roles::folder::{self, FolderConfig};
+use crate::roles::housekeeping;
+use crate::roles::leases::{self, LeaseConfig};
+use crate::roles::live::broadcaster::{self, Broadcaster};
+use crate::roles::scheduler::emitter;
+use crate::roles::scheduler::registry::{self, Registry};
+use crate::roles::worker::{self, WorkerConfig};
+use crate::runtime::{ShutdownTrigger, shutdown_channel};
 use crate::store::database::{self, ConnectError};
 use crate::store::migrations::{self, MigrationError};
 

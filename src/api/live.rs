@@ -7,8 +7,8 @@ use actix_web_actors::ws;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{QueryParams, monitor_id_param};
-use crate::actors::session::Session;
-use crate::feed::Filter;
+use crate::domain::feed::Filter;
+use crate::roles::live::session::Session;
 
 pub async fn connect(
     state: web::Data<AppState>,

@@ -17,8 +17,8 @@ use actix_web::{App, HttpServer, ResponseError, web};
 
 use actix::Addr;
 
-use crate::actors::broadcaster::Broadcaster;
 use crate::queue::RedisPool;
+use crate::roles::live::broadcaster::Broadcaster;
 use crate::store::{self, Pool};
 use error::ApiError;
 

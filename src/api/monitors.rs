@@ -10,8 +10,8 @@ use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::audit::AuditState;
 use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status};
+use crate::store::commands;
 use crate::store::monitors::{self, ListFilter, MonitorView};
-use crate::store::registry;
 use crate::store::results::{self, ResultQuery};
 use crate::store::{StoreError, event_log};
 
@@ -30,7 +30,7 @@ pub async fn create(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let config = MonitorConfig::from_changes(parse_changes(&body.0)?)?;
-    let view = registry::register(&state.pg, config).await?;
+    let view = commands::register(&state.pg, config).await?;
     tracing::info!(monitor_id = %view.monitor.id, name = view.monitor.config.name.as_ref(), "monitor registered");
     let location = format!("/api/v1/monitors/{}", view.monitor.id);
     Ok(monitor_builder(StatusCode::CREATED, &view)
@@ -83,7 +83,7 @@ pub async fn create_many(
         let config = MonitorConfig::from_changes(changes).map_err(|e| in_item(e.into()))?;
         configs.push(config);
     }
-    let views = registry::register_many(&state.pg, configs).await?;
+    let views = commands::register_many(&state.pg, configs).await?;
     tracing::info!(monitors = views.len(), "monitors registered in bulk");
     let items: Vec<MonitorResponse> = views.iter().map(MonitorResponse::from).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({ "items": items })))
@@ -189,7 +189,7 @@ async fn command(
 ) -> Result<MonitorView, ApiError> {
     let id = monitor_id(raw_id)?;
     let expected_version = if_match(req)?;
-    Ok(registry::change(&state.pg, id, expected_version, decide).await?)
+    Ok(commands::change(&state.pg, id, expected_version, decide).await?)
 }
 
 /// History endpoints answer for deleted monitors too, so "unknown" means the

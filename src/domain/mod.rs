@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod feed;
 pub mod fields;
 pub mod health;
 pub mod monitor;

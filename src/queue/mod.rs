@@ -17,7 +17,7 @@ use std::time::Duration;
 use deadpool_redis::{Pool, Runtime};
 
 use crate::config::RedisUrl;
-use crate::retry::{Backoff, retry_until};
+use crate::runtime::retry::{Until, retry};
 
 pub type RedisPool = Pool;
 
@@ -70,7 +70,20 @@ pub async fn ping(pool: &RedisPool) -> Result<(), String> {
 
 /// Waits (with backoff, up to `timeout`) until Redis answers.
 pub async fn wait_until_ready(pool: &RedisPool, timeout: Duration) -> Result<(), RedisError> {
-    retry_until("Redis", timeout, Backoff::default(), || ping(pool))
+    retry("waiting for Redis", Until::Elapsed(timeout), || ping(pool))
         .await
-        .map_err(|(waited, last_error)| RedisError::GaveUp { waited, last_error })
+        .map_err(|gave_up| RedisError::GaveUp {
+            waited: gave_up.waited,
+            last_error: gave_up.last_error,
+        })
+}
+
+/// Runs `operation` on a pooled Redis connection; any failure (no connection,
+/// or the operation's own) comes back as a message to log.
+pub(crate) async fn on_redis<T>(
+    redis: &RedisPool,
+    operation: impl AsyncFnOnce(&mut deadpool_redis::Connection) -> Result<T, QueueError>,
+) -> Result<T, String> {
+    let mut connection = redis.get().await.map_err(|e| e.to_string())?;
+    operation(&mut connection).await.map_err(|e| e.to_string())
 }

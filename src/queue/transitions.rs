@@ -4,7 +4,7 @@
 
 use super::keys::Keys;
 use super::stream::{self, Entry, QueueError, redis_error};
-pub use crate::feed::TransitionMessage;
+pub use crate::domain::feed::TransitionMessage;
 use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands};
 

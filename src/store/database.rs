@@ -7,7 +7,7 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
-use crate::retry::{Backoff, retry_until};
+use crate::runtime::retry::{Until, retry};
 
 pub type Pool = deadpool_postgres::Pool;
 
@@ -35,19 +35,26 @@ pub async fn prepare_database(
     timeout: Duration,
 ) -> Result<(), ConnectError> {
     let name = settings.database_name().to_owned();
-    let outcome = retry_until("PostgreSQL", timeout, Backoff::default(), || async {
-        match settings.connect_config().connect(NoTls).await {
-            Ok((client, connection)) => {
-                drop(client);
-                drop(connection);
-                Ok(false)
+    let outcome = retry(
+        "waiting for PostgreSQL",
+        Until::Elapsed(timeout),
+        || async {
+            match settings.connect_config().connect(NoTls).await {
+                Ok((client, connection)) => {
+                    drop(client);
+                    drop(connection);
+                    Ok(false)
+                }
+                Err(e) if is_missing_database(&e) => Ok(true),
+                Err(e) => Err(e.to_string()),
             }
-            Err(e) if is_missing_database(&e) => Ok(true),
-            Err(e) => Err(e.to_string()),
-        }
-    })
+        },
+    )
     .await
-    .map_err(|(waited, last_error)| ConnectError::GaveUp { waited, last_error })?;
+    .map_err(|gave_up| ConnectError::GaveUp {
+        waited: gave_up.waited,
+        last_error: gave_up.last_error,
+    })?;
     if outcome {
         create_database(settings, &name).await?;
     }

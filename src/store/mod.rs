@@ -1,11 +1,11 @@
 //! PostgreSQL: connection, migrations, the event log and its projections.
 
+pub mod commands;
 pub mod database;
 pub mod event_log;
 pub mod folding;
 pub mod migrations;
 pub mod monitors;
-pub mod registry;
 pub mod results;
 pub mod retention;
 

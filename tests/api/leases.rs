@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use upwatch::actors::leases::{self, LeaseConfig, Owned};
-use upwatch::actors::shutdown_channel;
 use upwatch::config::{KeyPrefix, RedisUrl};
 use upwatch::queue::keys::Keys;
+use upwatch::roles::leases::{self, LeaseConfig, LeaseKeeper, Owned};
+use upwatch::runtime::consumer::{Outcome, Step};
+use upwatch::runtime::shutdown_channel;
 use uuid::Uuid;
 
 use crate::health::ThrowawayRedis;
@@ -77,5 +78,38 @@ async fn an_instance_that_cannot_renew_stops_acting_before_its_lease_expires() {
     assert!(
         held_for < lease,
         "still acting {held_for:?} after the last possible renewal"
+    );
+}
+
+/// Stepped by hand: a keeper's step takes the share its heartbeat gives it,
+/// and a keeper of the same instance after a crash (no clean stop) takes the
+/// dead one's leases back in its first step, not after they expire.
+#[actix_web::test]
+async fn a_step_takes_the_share_and_a_restarted_instance_takes_its_own_back() {
+    let prefix = format!("upwatch-test-{}", Uuid::new_v4().simple());
+    let _guard = RedisGuard(prefix.clone());
+    let pool = upwatch::queue::pool(&RedisUrl::parse(&redis_url()).unwrap(), 2).unwrap();
+    let keys = Keys::new(&KeyPrefix::parse(&prefix).unwrap());
+    let lease = Duration::from_secs(60);
+
+    let (mut first, owned) = LeaseKeeper::new(pool.clone(), keys.clone(), config("a", lease));
+    assert!(matches!(first.step().await.unwrap(), Outcome::Sleep(_)));
+    assert_eq!(owned.borrow().len(), 8, "alone, it holds every partition");
+    // Crashed: it never hands its leases over.
+    drop(first);
+
+    let (mut other, others) = LeaseKeeper::new(pool.clone(), keys.clone(), config("b", lease));
+    other.step().await.unwrap();
+    assert!(
+        others.borrow().is_empty(),
+        "b waits for a's leases to expire"
+    );
+
+    let (mut restarted, owned) = LeaseKeeper::new(pool, keys, config("a", lease));
+    restarted.step().await.unwrap();
+    assert_eq!(
+        owned.borrow().len(),
+        4,
+        "the restarted a takes back its half at once"
     );
 }

@@ -297,8 +297,8 @@ async fn bad_queries_get_the_contract_error_before_any_upgrade() {
     crate::helpers::assert_error(plain, 426, "upgrade_required").await;
 }
 
-fn synthetic(seq: i64, padding: &str) -> upwatch::feed::TransitionMessage {
-    upwatch::feed::TransitionMessage {
+fn synthetic(seq: i64, padding: &str) -> upwatch::domain::feed::TransitionMessage {
+    upwatch::domain::feed::TransitionMessage {
         seq,
         monitor_id: uuid::Uuid::from_u128(1),
         name: "synthetic".into(),

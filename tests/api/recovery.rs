@@ -7,9 +7,13 @@ use serde_json::{Value, json};
 use upwatch::config::{KeyPrefix, Roles};
 use upwatch::domain::ProbeResult;
 use upwatch::domain::probe::ProbeSpec;
+use upwatch::probe::Prober;
 use upwatch::queue::jobs::{self, Job};
 use upwatch::queue::keys::Keys;
 use upwatch::queue::{RedisPool, stream::QueueError};
+use upwatch::roles::folder::{FolderConfig, FolderRole};
+use upwatch::roles::worker::{Worker, WorkerConfig};
+use upwatch::runtime::consumer::{Outcome, Step};
 use upwatch::startup::Application;
 use uuid::Uuid;
 
@@ -135,27 +139,67 @@ async fn leave_pending(pool: &RedisPool, keys: &Keys, job: &Job, deliveries: u32
     }
 }
 
+/// Steps `role` until a step does some work; what it did.
+async fn step_until_worked(role: &mut impl Step) -> usize {
+    for _ in 0..10 {
+        if let Outcome::Worked(count) = role.step().await.unwrap() {
+            return count;
+        }
+    }
+    panic!("ten steps did no work");
+}
+
+/// A folder role holding every partition, as the only folder would.
+fn folder_role(app: &TestApp) -> FolderRole {
+    let all = (0..app.settings.partitions).collect();
+    let (_leases, owned) = tokio::sync::watch::channel(all);
+    FolderRole::new(
+        upwatch::store::database::pool(&app.settings.database, 2).unwrap(),
+        redis(app).0,
+        redis(app).1,
+        FolderConfig {
+            consumer: "stepped-folder".into(),
+            partitions: app.settings.partitions,
+        },
+        owned,
+        upwatch::runtime::Shutdown::never(),
+    )
+}
+
 #[actix_web::test]
 async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
-    let app = spawn_roles("api,folder", &[("UPWATCH_RECLAIM_AFTER_MS", "500".into())]).await;
+    let app = spawn_roles("api", &[]).await;
     let target = Target::start();
     let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
     let (pool, keys) = redis(&app);
     let job = job_now(&id, &spec);
     leave_pending(&pool, &keys, &job, 1).await;
 
-    start_roles(&app, "worker").await;
-    let result = wait_for("the reclaimed job's result", PATIENCE, || async {
-        results(&app, &id).await.into_iter().next()
-    })
-    .await;
-    assert_eq!(result["job_id"], job.job_id.to_string());
-    assert_eq!(result["status"], "up");
-    wait_for("the job to be acknowledged", PATIENCE, || async {
-        (pending_jobs(&pool, &keys).await == 0).then_some(())
-    })
-    .await;
-    assert_eq!(results(&app, &id).await.len(), 1);
+    // Driven step by step: the worker's first step reclaims what was left.
+    let config = WorkerConfig {
+        consumer: "stepped-worker".into(),
+        concurrency: 4,
+        partitions: app.settings.partitions,
+        reclaim_after: Duration::ZERO,
+        threads: 1,
+    };
+    let mut worker = Worker::new(pool.clone(), keys.clone(), Prober::new().unwrap(), config);
+    worker.prepare().await.unwrap();
+    assert_eq!(worker.step().await.unwrap(), Outcome::Worked(1));
+    // Stopping lets the probe finish, publishes its result, acks its entry.
+    worker.stop().await;
+    assert_eq!(pending_jobs(&pool, &keys).await, 0, "acknowledged");
+    assert_eq!(target.hits(), 1);
+    assert_eq!(app.results_waiting().await, 1, "its result is published");
+
+    let mut folder = folder_role(&app);
+    folder.prepare().await.unwrap();
+    assert_eq!(step_until_worked(&mut folder).await, 1, "one entry folded");
+    assert_eq!(app.results_waiting().await, 0, "and acknowledged");
+    let stored = results(&app, &id).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["job_id"], job.job_id.to_string());
+    assert_eq!(stored[0]["status"], "up");
 }
 
 #[actix_web::test]

@@ -224,7 +224,7 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     .await;
     let partition = upwatch::domain::partition_of(counting_id, PARTITIONS);
     let owner = lease_holders(&prefix, "folder")[&partition].clone();
-    let victim = owner.rsplit_once('-').unwrap().0.to_owned();
+    let victim = owner;
     let killed_at = OffsetDateTime::now_utc();
     fleet.kill(&victim);
     let survivors: Vec<&str> = ["s1", "s2", "s3"]

@@ -6,15 +6,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::batching::gather;
-use super::{Shutdown, keep_trying, now_ms, on_redis};
-use crate::queue::RedisPool;
 use crate::queue::jobs::{self, Job};
 use crate::queue::keys::Keys;
+use crate::queue::{RedisPool, on_redis};
+use crate::runtime::batching::gather;
+use crate::runtime::consumer::{self, Outcome, Step, StepError};
+use crate::runtime::{Shutdown, now_ms};
 
 /// Jobs waiting to be written; beyond this, ticks are dropped (and logged)
 /// rather than piling up while Redis is away.
 const QUEUE_CAPACITY: usize = 100_000;
+/// How long a step waits for a first job; also how quickly shutdown is noticed.
+const WAIT_FOR_JOBS: Duration = Duration::from_millis(200);
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
 /// How long the first job of a batch waits for company. Every millisecond of
@@ -52,44 +55,54 @@ impl JobSender {
 /// Starts the emitter; it runs until every `JobSender` is gone or shutdown.
 pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    let task = actix_web::rt::spawn(run(receiver, redis, keys, shutdown));
+    let emitter = Emitter {
+        receiver,
+        redis,
+        keys,
+        batch: Vec::new(),
+    };
+    let task = actix_web::rt::spawn(consumer::run(emitter, shutdown));
     (JobSender(sender), task)
 }
 
-async fn run(
-    mut receiver: mpsc::Receiver<Job>,
+/// The emitter role: each step gathers the jobs that queued and appends
+/// them to the jobs stream in one pipeline.
+pub struct Emitter {
+    receiver: mpsc::Receiver<Job>,
     redis: RedisPool,
     keys: Keys,
-    mut shutdown: Shutdown,
-) {
-    loop {
-        let first = tokio::select! {
-            job = receiver.recv() => job,
-            () = shutdown.requested() => None,
-        };
-        let Some(first) = first else { return };
-        let batch = gather(first, &mut receiver, LINGER, BATCH_MAX).await;
-        let published = keep_trying("publishing jobs", &mut shutdown, || {
-            let fresh: Vec<&Job> = batch
-                .iter()
-                .filter(|job| now_ms().saturating_sub(job.scheduled_at_ms) < STALE_AFTER_MS)
-                .collect();
-            let (redis, keys) = (redis.clone(), keys.clone());
-            async move { publish(&redis, &keys, &fresh).await }
-        })
-        .await;
-        if published.is_none() {
-            return;
-        }
-    }
+    /// Gathered and not yet published (kept across a failed attempt).
+    batch: Vec<Job>,
 }
 
-async fn publish(redis: &RedisPool, keys: &Keys, batch: &[&Job]) -> Result<(), String> {
-    if batch.is_empty() {
-        return Ok(());
+impl Step for Emitter {
+    fn name(&self) -> &'static str {
+        "emitter"
     }
-    on_redis(redis, async |connection| {
-        jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await
-    })
-    .await
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        if self.batch.is_empty() {
+            let first = match tokio::time::timeout(WAIT_FOR_JOBS, self.receiver.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return Ok(Outcome::Finished),
+                Err(_) => return Ok(Outcome::Idle),
+            };
+            self.batch = gather(first, &mut self.receiver, LINGER, BATCH_MAX).await;
+        }
+        // A job whose tick passed long ago (Redis was away) is not sent.
+        self.batch
+            .retain(|job| now_ms().saturating_sub(job.scheduled_at_ms) < STALE_AFTER_MS);
+        let keys = &self.keys;
+        let batch = &self.batch;
+        if !batch.is_empty() {
+            on_redis(&self.redis, async |connection| {
+                jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await
+            })
+            .await
+            .map_err(StepError::queue)?;
+        }
+        let published = self.batch.len();
+        self.batch.clear();
+        Ok(Outcome::Worked(published))
+    }
 }

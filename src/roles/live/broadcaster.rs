@@ -6,18 +6,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::dev::SendError;
 use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{Shutdown, on_redis};
-use crate::feed::{Filter, TransitionMessage};
-use crate::queue::RedisPool;
+use crate::domain::feed::{Filter, TransitionMessage};
 use crate::queue::keys::Keys;
 use crate::queue::transitions;
+use crate::queue::{RedisPool, on_redis};
+use crate::runtime::Shutdown;
+use crate::runtime::consumer::{self, Outcome, Step, StepError};
 
 /// Transitions read from Redis per round trip, at most.
 const READ_BATCH: usize = 500;
@@ -132,44 +132,62 @@ pub fn tail(
     redis: RedisPool,
     keys: Keys,
     broadcaster: Addr<Broadcaster>,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    actix_web::rt::spawn(async move {
-        let mut after: Option<String> = None;
-        while !shutdown.is_requested() {
-            let read = on_redis(&redis, async |connection| {
-                let from = match &after {
-                    Some(id) => id.clone(),
-                    None => transitions::newest_id(connection, &keys).await?,
-                };
-                let entries =
-                    transitions::read_after(connection, &keys, &from, READ_BATCH, READ_BLOCK_MS)
-                        .await?;
-                Ok((from, entries))
+    let tail = Tail {
+        redis,
+        keys,
+        broadcaster,
+        after: None,
+    };
+    actix_web::rt::spawn(consumer::run(tail, shutdown))
+}
+
+/// The broadcaster's feed: each step reads the transitions after the last
+/// one read (no group: every API process sees every transition).
+pub struct Tail {
+    redis: RedisPool,
+    keys: Keys,
+    broadcaster: Addr<Broadcaster>,
+    /// The last entry read; `None` until the first read, which starts at the
+    /// newest entry (a new process wants only what comes next).
+    after: Option<String>,
+}
+
+impl Step for Tail {
+    fn name(&self) -> &'static str {
+        "transitions tail"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let (keys, after) = (&self.keys, &self.after);
+        let (from, entries) = on_redis(&self.redis, async |connection| {
+            let from = match after {
+                Some(id) => id.clone(),
+                None => transitions::newest_id(connection, keys).await?,
+            };
+            let entries =
+                transitions::read_after(connection, keys, &from, READ_BATCH, READ_BLOCK_MS).await?;
+            Ok((from, entries))
+        })
+        .await
+        .map_err(StepError::queue)?;
+        self.after = Some(entries.last().map_or(from, |entry| entry.id.clone()));
+        let batch: Vec<TransitionMessage> = entries
+            .into_iter()
+            .filter_map(|entry| match entry.payload {
+                Ok(transition) => Some(transition),
+                Err(reason) => {
+                    tracing::error!(entry_id = %entry.id, reason = %reason, "unreadable transition skipped");
+                    None
+                }
             })
-            .await;
-            match read {
-                Ok((from, entries)) => {
-                    after = Some(entries.last().map_or(from, |entry| entry.id.clone()));
-                    let batch: Vec<TransitionMessage> = entries
-                        .into_iter()
-                        .filter_map(|entry| match entry.payload {
-                            Ok(transition) => Some(transition),
-                            Err(reason) => {
-                                tracing::error!(entry_id = %entry.id, reason = %reason, "unreadable transition skipped");
-                                None
-                            }
-                        })
-                        .collect();
-                    if !batch.is_empty() {
-                        broadcaster.do_send(Publish(batch));
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot read transitions; retrying");
-                    shutdown.sleep(Duration::from_millis(500)).await;
-                }
-            }
+            .collect();
+        if batch.is_empty() {
+            return Ok(Outcome::Idle);
         }
-    })
+        let count = batch.len();
+        self.broadcaster.do_send(Publish(batch));
+        Ok(Outcome::Worked(count))
+    }
 }

@@ -1,26 +1,29 @@
 //! A worker: reads entries of jobs through the `workers` consumer group,
-//! runs up to `concurrency` probes at once, publishes each result to its
-//! partition's results stream as soon as it is in, and acknowledges an entry
-//! once the results of all its jobs are published. A reclaim loop takes over
-//! the entries of workers that died. It runs on a multi-threaded runtime of
-//! its own (`threads` threads), with its own Redis pool.
+//! runs up to `concurrency` probes at once, hands each result to the
+//! publisher when its probe ends (the publisher appends results to their
+//! partitions' streams in batches), and acknowledges an entry once the
+//! results of all its jobs are published. Every so often a step reclaims
+//! the entries of workers that died instead of reading. It runs on a
+//! multi-threaded runtime of its own (`threads` threads), with its own Redis
+//! pool.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use super::batching::gather;
-use super::{Shutdown, keep_trying, on_redis, spawn_on_own_runtime};
 use crate::domain::ProbeResult;
 use crate::domain::result::to_micros;
 use crate::probe::{ProbeOutcome, Prober};
-use crate::queue::RedisPool;
 use crate::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use crate::queue::keys::Keys;
+use crate::queue::{RedisPool, on_redis};
+use crate::runtime::batching::gather;
+use crate::runtime::consumer::{self, Outcome, Step, StepError};
+use crate::runtime::{Shutdown, spawn_on_own_runtime};
 
 /// A job delivered more often than this is given up on and recorded as down.
 pub const MAX_DELIVERIES: u64 = 3;
@@ -85,88 +88,154 @@ pub fn spawn(
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
     let threads = config.threads;
-    spawn_on_own_runtime(
-        "upwatch-worker",
-        threads,
-        run(redis, keys, prober, config, shutdown),
-    )
+    spawn_on_own_runtime("upwatch-worker", threads, move || async move {
+        consumer::run(Worker::new(redis, keys, prober, config), shutdown).await;
+    })
 }
 
-async fn run(
+/// The worker role: each step reads entries of jobs (or, every so often,
+/// reclaims those a dead worker left) and starts their probes.
+pub struct Worker {
     redis: RedisPool,
     keys: Keys,
-    prober: Prober,
     config: WorkerConfig,
-    mut shutdown: Shutdown,
-) {
-    tracing::info!(consumer = %config.consumer, concurrency = config.concurrency, "worker started");
-    let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
-    let publisher = tokio::spawn(publish_finished(
-        finished_rx,
-        redis.clone(),
-        keys.clone(),
-        config.partitions,
-    ));
-    let probes = Probes {
-        prober,
-        slots: Arc::new(Semaphore::new(config.concurrency)),
-        finished: finished_tx,
-        consumer: config.consumer.clone(),
-    };
-    let reclaimer = tokio::spawn(reclaim_loop(
-        redis.clone(),
-        keys.clone(),
-        config.clone(),
-        probes.clone(),
-        shutdown.clone(),
-    ));
+    /// `None` once stopped: dropping it lets the publisher finish.
+    probes: Option<Probes>,
+    publisher: Option<JoinHandle<()>>,
+    /// Whether the jobs this consumer took before a restart were started again.
+    resumed: bool,
+    /// When a step next reclaims instead of reading (at once for a new
+    /// worker: what a dead one left is picked up first).
+    next_reclaim: Instant,
+}
 
-    // Created again after any read error: a Redis that restarted empty has
-    // lost the group along with the stream.
-    let mut group_ready = false;
-    let mut resumed = false;
-    while !shutdown.is_requested() {
-        if !group_ready {
-            let ensured = on_redis(&redis, async |connection| {
-                jobs::ensure_group(connection, &keys).await
-            });
-            if let Err(error) = ensured.await {
-                tracing::warn!(error = %error, "cannot create the workers group; retrying");
-                shutdown.sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            group_ready = true;
-            if !resumed {
-                resumed = true;
-                probes
-                    .resume_own_pending(&redis, &keys, config.concurrency)
-                    .await;
-            }
-        }
-        let count = entries_for(probes.wait_for_a_slot().await);
-        let read = on_redis(&redis, async |connection| {
-            jobs::read(connection, &keys, &config.consumer, count, READ_BLOCK_MS).await
-        });
-        match read.await {
-            Ok(deliveries) => {
-                for delivery in deliveries {
-                    probes.start(delivery).await;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot read jobs; retrying");
-                group_ready = false;
-                shutdown.sleep(Duration::from_millis(500)).await;
-            }
+impl Worker {
+    /// A worker and its publisher; must be called on the runtime it runs on.
+    pub fn new(redis: RedisPool, keys: Keys, prober: Prober, config: WorkerConfig) -> Self {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
+        let publisher = Publisher {
+            finished: finished_rx,
+            redis: redis.clone(),
+            keys: keys.clone(),
+            partitions: config.partitions,
+            batch: None,
+        };
+        // Publishing never gives up: a result is only lost if the process
+        // dies, and then its job is still pending and will be reclaimed.
+        let publisher = tokio::spawn(consumer::run(publisher, Shutdown::never()));
+        let probes = Probes {
+            prober,
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            finished: finished_tx,
+            consumer: config.consumer.clone(),
+        };
+        Self {
+            redis,
+            keys,
+            config,
+            probes: Some(probes),
+            publisher: Some(publisher),
+            resumed: false,
+            next_reclaim: Instant::now(),
         }
     }
-    reclaimer.abort();
-    let _ = reclaimer.await;
-    tracing::info!(consumer = %config.consumer, "worker stopping: finishing probes in flight");
-    probes.drain(config.concurrency).await;
-    drop(probes);
-    let _ = publisher.await;
-    tracing::info!(consumer = %config.consumer, "worker stopped");
+
+    /// How often entries left by dead workers are looked for.
+    fn reclaim_every(&self) -> Duration {
+        (self.config.reclaim_after / 2).clamp(Duration::from_millis(200), Duration::from_secs(5))
+    }
+
+    /// Takes over entries idle for longer than `reclaim_after` and starts them.
+    async fn reclaim(&mut self, probes: &Probes) -> Result<Outcome, StepError> {
+        self.next_reclaim = Instant::now() + self.reclaim_every();
+        let free = probes.slots.available_permits();
+        if free == 0 {
+            return Ok(Outcome::Idle);
+        }
+        let min_idle_ms =
+            usize::try_from(self.config.reclaim_after.as_millis()).unwrap_or(usize::MAX);
+        let (keys, consumer) = (&self.keys, &self.config.consumer);
+        let deliveries = on_redis(&self.redis, async |connection| {
+            jobs::reclaim(connection, keys, consumer, min_idle_ms, entries_for(free)).await
+        })
+        .await
+        .map_err(StepError::queue)?;
+        let count = deliveries.len();
+        for delivery in deliveries {
+            tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
+            probes.start(delivery).await;
+        }
+        Ok(worked(count))
+    }
+}
+
+fn worked(count: usize) -> Outcome {
+    if count == 0 {
+        Outcome::Idle
+    } else {
+        Outcome::Worked(count)
+    }
+}
+
+impl Step for Worker {
+    fn name(&self) -> &'static str {
+        "worker"
+    }
+
+    /// The group (again after a Redis failure: a Redis that restarted empty
+    /// lost it with the stream); at the first start, the jobs this consumer
+    /// took before a restart.
+    async fn prepare(&mut self) -> Result<(), StepError> {
+        on_redis(&self.redis, async |connection| {
+            jobs::ensure_group(connection, &self.keys).await
+        })
+        .await
+        .map_err(StepError::queue)?;
+        if !self.resumed
+            && let Some(probes) = &self.probes
+        {
+            self.resumed = true;
+            probes
+                .resume_own_pending(&self.redis, &self.keys, self.config.concurrency)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let Some(probes) = self.probes.clone() else {
+            return Ok(Outcome::Finished);
+        };
+        if Instant::now() >= self.next_reclaim {
+            return self.reclaim(&probes).await;
+        }
+        let count = entries_for(probes.wait_for_a_slot().await);
+        let (keys, consumer) = (&self.keys, &self.config.consumer);
+        let deliveries = on_redis(&self.redis, async |connection| {
+            jobs::read(connection, keys, consumer, count, READ_BLOCK_MS).await
+        })
+        .await
+        .map_err(StepError::queue)?;
+        let count = deliveries.len();
+        for delivery in deliveries {
+            probes.start(delivery).await;
+        }
+        Ok(worked(count))
+    }
+
+    /// Lets the probes in flight finish, then waits until their results are
+    /// published and their entries acknowledged.
+    async fn stop(&mut self) {
+        let Some(probes) = self.probes.take() else {
+            return;
+        };
+        tracing::info!(consumer = %self.config.consumer, "worker stopping: finishing probes in flight");
+        probes.drain(self.config.concurrency).await;
+        drop(probes);
+        if let Some(publisher) = self.publisher.take() {
+            let _ = publisher.await;
+        }
+    }
 }
 
 /// Runs probes in the background, at most as many at once as there are slots.
@@ -275,69 +344,50 @@ impl Probes {
     }
 }
 
-async fn reclaim_loop(
-    redis: RedisPool,
-    keys: Keys,
-    config: WorkerConfig,
-    probes: Probes,
-    mut shutdown: Shutdown,
-) {
-    let every =
-        (config.reclaim_after / 2).clamp(Duration::from_millis(200), Duration::from_secs(5));
-    let min_idle_ms = usize::try_from(config.reclaim_after.as_millis()).unwrap_or(usize::MAX);
-    while !shutdown.sleep(every).await {
-        let free = probes.slots.available_permits();
-        if free == 0 {
-            continue;
-        }
-        let reclaimed = on_redis(&redis, async |connection| {
-            jobs::reclaim(
-                connection,
-                &keys,
-                &config.consumer,
-                min_idle_ms,
-                entries_for(free),
-            )
-            .await
-        });
-        match reclaimed.await {
-            Ok(deliveries) => {
-                for delivery in deliveries {
-                    tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
-                    probes.start(delivery).await;
-                }
-            }
-            Err(error) => tracing::warn!(error = %error, "cannot reclaim jobs; retrying"),
-        }
-    }
-}
-
-/// Publishes finished results in batches; runs until every sender is gone.
-async fn publish_finished(
-    mut finished: mpsc::UnboundedReceiver<Finished>,
+/// Publishes finished results in batches, and acknowledges the entries
+/// whose jobs are all done; finishes once every sender is gone.
+struct Publisher {
+    finished: mpsc::UnboundedReceiver<Finished>,
     redis: RedisPool,
     keys: Keys,
     partitions: u16,
-) {
-    // Publishing never gives up: a result is only lost if the process dies,
-    // and then its job is still pending and will be reclaimed.
-    let (_never, mut no_shutdown) = super::shutdown_channel();
-    while let Some(first) = finished.recv().await {
-        let batch = gather(first, &mut finished, PUBLISH_LINGER, PUBLISH_BATCH).await;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut entry_ids = Vec::new();
-        for finished in batch {
-            match finished {
-                Finished::Result(result) => results.push(result),
-                Finished::Acknowledge(entry_id) => entry_ids.push(entry_id),
+    /// Gathered and not yet published (kept across a failed attempt).
+    batch: Option<(Vec<ProbeResult>, Vec<String>)>,
+}
+
+impl Step for Publisher {
+    fn name(&self) -> &'static str {
+        "result publisher"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        if self.batch.is_none() {
+            let Some(first) = self.finished.recv().await else {
+                return Ok(Outcome::Finished);
+            };
+            let gathered = gather(first, &mut self.finished, PUBLISH_LINGER, PUBLISH_BATCH).await;
+            let mut results = Vec::with_capacity(gathered.len());
+            let mut entry_ids = Vec::new();
+            for finished in gathered {
+                match finished {
+                    Finished::Result(result) => results.push(result),
+                    Finished::Acknowledge(entry_id) => entry_ids.push(entry_id),
+                }
             }
+            self.batch = Some((results, entry_ids));
         }
-        keep_trying("publishing results", &mut no_shutdown, || {
-            on_redis(&redis, async |connection| {
-                jobs::complete(connection, &keys, partitions, &results, &entry_ids).await
-            })
+        let Some((results, entry_ids)) = &self.batch else {
+            return Ok(Outcome::Idle);
+        };
+        let (keys, partitions) = (&self.keys, self.partitions);
+        on_redis(&self.redis, async |connection| {
+            jobs::complete(connection, keys, partitions, results, entry_ids).await
         })
-        .await;
+        .await
+        .map_err(StepError::queue)?;
+        let published = results.len() + entry_ids.len();
+        self.batch = None;
+        Ok(Outcome::Worked(published))
     }
 }
 

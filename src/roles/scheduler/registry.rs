@@ -11,10 +11,11 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::emitter::JobSender;
-use super::leases::Owned;
 use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
-use super::{Shutdown, keep_trying};
 use crate::domain::{Monitor, partition_of};
+use crate::roles::leases::Owned;
+use crate::runtime::Shutdown;
+use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::store::{self, Pool, StoreError, event_log, monitors};
 
 /// How often the event log is checked for changes.
@@ -189,51 +190,69 @@ impl Handler<CountRunning> for Registry {
 pub fn watch(
     pg: Pool,
     registry: Addr<Registry>,
-    mut owned: Owned,
-    mut shutdown: Shutdown,
+    owned: Owned,
+    shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    actix_web::rt::spawn(async move {
-        let loaded = keep_trying("loading monitors", &mut shutdown, || load_all(&pg)).await;
-        let Some((mut cursor, active)) = loaded else {
-            return;
-        };
-        registry.do_send(LoadAll(active));
-        registry.do_send(OwnedPartitions(owned.borrow_and_update().clone()));
-        let mut last_reconcile = Instant::now();
-        loop {
-            tokio::select! {
-                () = shutdown.requested() => return,
-                changed = owned.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    registry.do_send(OwnedPartitions(owned.borrow_and_update().clone()));
-                }
-                () = tokio::time::sleep(WATCH_EVERY) => {
-                    if last_reconcile.elapsed() >= RECONCILE_EVERY {
-                        match load_all(&pg).await {
-                            Ok((_, active)) => {
-                                registry.do_send(LoadAll(active));
-                                last_reconcile = Instant::now();
-                            }
-                            Err(error) => tracing::warn!(error = %error, "cannot reconcile monitors; will retry"),
-                        }
-                    }
-                    match changes_after(&pg, cursor).await {
-                        Ok((changed, read_up_to)) => {
-                            cursor = read_up_to;
-                            for monitor in changed {
-                                registry.do_send(Changed(monitor));
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(error = %error, "cannot follow monitor changes; will retry");
-                        }
-                    }
-                }
-            }
+    let watcher = Watcher {
+        pg,
+        registry,
+        owned,
+        cursor: 0,
+        last_reconcile: Instant::now(),
+    };
+    actix_web::rt::spawn(consumer::run(watcher, shutdown))
+}
+
+/// The scheduler's view of the log: `prepare` loads every active monitor,
+/// each step passes on lease changes and the monitors changed since.
+pub struct Watcher {
+    pg: Pool,
+    registry: Addr<Registry>,
+    owned: Owned,
+    /// The event log position read up to.
+    cursor: i64,
+    last_reconcile: Instant,
+}
+
+impl Watcher {
+    async fn load_all(&mut self) -> Result<(), StepError> {
+        let (cursor, active) = load_all(&self.pg).await.map_err(StepError::store)?;
+        self.cursor = cursor;
+        self.registry.do_send(LoadAll(active));
+        self.last_reconcile = Instant::now();
+        Ok(())
+    }
+}
+
+impl Step for Watcher {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+
+    async fn prepare(&mut self) -> Result<(), StepError> {
+        self.load_all().await?;
+        self.registry
+            .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
+        Ok(())
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        if self.owned.has_changed().unwrap_or(false) {
+            self.registry
+                .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
         }
-    })
+        if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
+            self.load_all().await?;
+        }
+        let (changed, read_up_to) = changes_after(&self.pg, self.cursor)
+            .await
+            .map_err(StepError::store)?;
+        self.cursor = read_up_to;
+        for monitor in changed {
+            self.registry.do_send(Changed(monitor));
+        }
+        Ok(Outcome::Sleep(WATCH_EVERY))
+    }
 }
 
 /// The log position first, then the monitors: a change in between is seen

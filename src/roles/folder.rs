@@ -13,13 +13,15 @@ use actix::{
 use tokio::task::JoinHandle;
 
 use super::leases::Owned;
-use super::{Shutdown, keep_trying, on_redis};
 use crate::domain::ProbeResult;
-use crate::queue::RedisPool;
 use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
 use crate::queue::transitions::{self, TransitionMessage};
+use crate::queue::{RedisPool, on_redis};
+use crate::runtime::Shutdown;
+use crate::runtime::consumer::{self, Outcome, Step, StepError};
+use crate::runtime::retry::{Until, retry};
 use crate::store::folding::{self, FoldOutcome, HealthCache};
 use crate::store::{Pool, StoreError};
 
@@ -105,7 +107,7 @@ pub struct FolderConfig {
     pub partitions: u16,
 }
 
-/// Starts the folder actor and its reader; they run until shutdown.
+/// Starts the folder actor and its role; they run until shutdown.
 pub fn spawn(
     pg: Pool,
     redis: RedisPool,
@@ -114,84 +116,116 @@ pub fn spawn(
     owned: Owned,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    let folder = Supervisor::start(move |_| Folder {
-        pg,
-        health: HealthCache::default(),
-    });
-    actix_web::rt::spawn(read_and_fold(folder, redis, keys, config, owned, shutdown))
+    let role = FolderRole::new(pg, redis, keys, config, owned, shutdown.clone());
+    actix_web::rt::spawn(consumer::run(role, shutdown))
 }
 
-async fn read_and_fold(
+/// The folder role: each step reads entries of results from the owned
+/// partitions' streams (or, every so often, reclaims those a dead folder
+/// left), has the actor fold them, publishes the transitions, and acks.
+pub struct FolderRole {
     folder: Addr<Folder>,
     redis: RedisPool,
     keys: Keys,
     config: FolderConfig,
-    mut owned: Owned,
-    mut shutdown: Shutdown,
-) {
-    tracing::info!(consumer = %config.consumer, partitions = config.partitions, "folder started");
-    let mut streams: Vec<String> = Vec::new();
-    // After a failed fold, what this folder already read is read again first.
-    let mut from = ReadFrom::OwnPending;
-    let mut last_reclaim = Instant::now();
-    // When the last read returned, if it did not fill a batch.
-    let mut gathering_since: Option<Instant> = None;
-    // Created again after any read error: a Redis that restarted empty has
-    // lost the groups along with the streams.
-    let mut groups_ready = false;
-    while !shutdown.is_requested() {
-        if !groups_ready {
-            let ensured = on_redis(&redis, async |connection| {
-                results::ensure_groups(connection, &keys, config.partitions).await
-            });
-            if let Err(error) = ensured.await {
-                tracing::warn!(error = %error, "cannot create the folders groups; retrying");
-                shutdown.sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            groups_ready = true;
+    owned: Owned,
+    /// For the retries after a commit, which must not outlive shutdown.
+    shutdown: Shutdown,
+    streams: Vec<String>,
+    /// After a failed fold, what this folder already read is read again first.
+    from: ReadFrom,
+    last_reclaim: Instant,
+    /// When the last read returned, if it did not fill a batch.
+    gathering_since: Option<Instant>,
+}
+
+impl FolderRole {
+    /// Starts the folder actor; must be called inside the actix System.
+    pub fn new(
+        pg: Pool,
+        redis: RedisPool,
+        keys: Keys,
+        config: FolderConfig,
+        owned: Owned,
+        shutdown: Shutdown,
+    ) -> Self {
+        let folder = Supervisor::start(move |_| Folder {
+            pg,
+            health: HealthCache::default(),
+        });
+        Self {
+            folder,
+            redis,
+            keys,
+            config,
+            owned,
+            shutdown,
+            streams: Vec::new(),
+            from: ReadFrom::OwnPending,
+            last_reclaim: Instant::now(),
+            gathering_since: None,
         }
-        if owned.has_changed().unwrap_or(false) || streams.is_empty() {
-            // Only the partitions this folder holds leases on; newly taken
-            // ones may hold entries a dead folder read: read own pending
-            // first, and reclaim soon.
-            streams = owned
-                .borrow_and_update()
-                .iter()
-                .map(|p| keys.results(*p))
-                .collect();
-            if folder.send(ForgetHealth).await.is_err() {
-                tracing::error!("the folder actor is gone");
-            }
-            from = ReadFrom::OwnPending;
-            last_reclaim = Instant::now() - RECLAIM_EVERY;
-            if streams.is_empty() {
-                shutdown.sleep(Duration::from_millis(200)).await;
-                continue;
-            }
+    }
+
+    /// Follows the leases: only the partitions this folder holds. Newly
+    /// taken ones may hold entries a dead folder read: read own pending
+    /// first, and reclaim soon. Health folded for partitions that changed
+    /// hands may be stale: forget it.
+    async fn follow_leases(&mut self) {
+        if !self.owned.has_changed().unwrap_or(false) && !self.streams.is_empty() {
+            return;
         }
-        if let Some(since) = gathering_since.take() {
+        self.streams = self
+            .owned
+            .borrow_and_update()
+            .iter()
+            .map(|p| self.keys.results(*p))
+            .collect();
+        if self.folder.send(ForgetHealth).await.is_err() {
+            tracing::error!("the folder actor is gone");
+        }
+        self.from = ReadFrom::OwnPending;
+        self.last_reclaim = Instant::now() - RECLAIM_EVERY;
+    }
+}
+
+impl Step for FolderRole {
+    fn name(&self) -> &'static str {
+        "folder"
+    }
+
+    /// The folders' groups (again after a Redis failure: a Redis that
+    /// restarted empty lost them with the streams).
+    async fn prepare(&mut self) -> Result<(), StepError> {
+        let (keys, partitions) = (&self.keys, self.config.partitions);
+        on_redis(&self.redis, async |connection| {
+            results::ensure_groups(connection, keys, partitions).await
+        })
+        .await
+        .map_err(StepError::queue)
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        self.follow_leases().await;
+        if self.streams.is_empty() {
+            return Ok(Outcome::Sleep(Duration::from_millis(200)));
+        }
+        if let Some(since) = self.gathering_since.take() {
             let wait = GATHER_FOR.saturating_sub(since.elapsed());
-            if !wait.is_zero() && shutdown.sleep(wait).await {
-                break;
+            if !wait.is_zero() {
+                return Ok(Outcome::Sleep(wait));
             }
         }
-        let reclaim = last_reclaim.elapsed() >= RECLAIM_EVERY;
-        let read = on_redis(&redis, async |connection| {
+        let reclaim = self.last_reclaim.elapsed() >= RECLAIM_EVERY;
+        let (streams, consumer, from) = (&self.streams, &self.config.consumer, self.from);
+        let read = on_redis(&self.redis, async |connection| {
             if reclaim {
-                results::reclaim(
-                    connection,
-                    &streams,
-                    &config.consumer,
-                    RECLAIM_AFTER_MS,
-                    READ_BATCH,
-                )
-                .await
+                results::reclaim(connection, streams, consumer, RECLAIM_AFTER_MS, READ_BATCH).await
             } else {
                 results::read(
                     connection,
-                    &streams,
-                    &config.consumer,
+                    streams,
+                    consumer,
                     from,
                     READ_BATCH,
                     READ_BLOCK_MS,
@@ -199,38 +233,36 @@ async fn read_and_fold(
                 .await
             }
         });
+        let entries = read.await.map_err(StepError::queue)?;
         if reclaim {
-            last_reclaim = Instant::now();
+            self.last_reclaim = Instant::now();
         }
-        let entries = match read.await {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot read results; retrying");
-                groups_ready = false;
-                shutdown.sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
         if entries.is_empty() {
             if !reclaim {
-                from = ReadFrom::New;
+                self.from = ReadFrom::New;
             }
-            continue;
+            return Ok(Outcome::Idle);
         }
         if entries.len() < READ_BATCH {
-            gathering_since = Some(Instant::now());
+            self.gathering_since = Some(Instant::now());
         }
         let read = entries.len();
-        match fold_and_ack(&folder, &redis, &keys, entries, &mut shutdown).await {
-            Ok(()) => {}
-            Err(error) => {
-                tracing::warn!(error = %error, entries = read, "cannot fold results; they stay pending and are retried");
-                from = ReadFrom::OwnPending;
-                shutdown.sleep(Duration::from_millis(500)).await;
-            }
-        }
+        fold_and_ack(
+            &self.folder,
+            &self.redis,
+            &self.keys,
+            entries,
+            &mut self.shutdown,
+        )
+        .await
+        .map_err(StepError::Store)?;
+        Ok(Outcome::Worked(read))
     }
-    tracing::info!(consumer = %config.consumer, "folder stopped");
+
+    /// Results that could not be folded stay pending: read them again first.
+    fn failed(&mut self, _: &StepError) {
+        self.from = ReadFrom::OwnPending;
+    }
 }
 
 async fn fold_and_ack(
@@ -275,13 +307,13 @@ async fn fold_and_ack(
         );
     }
     // Committed: from here on a retry could only duplicate, never lose.
-    keep_trying("publishing transitions", shutdown, || {
+    let _ = retry("publishing transitions", Until::Shutdown(shutdown), || {
         on_redis(redis, async |connection| {
             transitions::publish(connection, keys, &messages).await
         })
     })
     .await;
-    keep_trying("acknowledging results", shutdown, || {
+    let _ = retry("acknowledging results", Until::Shutdown(shutdown), || {
         on_redis(redis, async |connection| {
             results::ack(connection, &entries).await
         })

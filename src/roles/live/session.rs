@@ -13,7 +13,7 @@ use actix_web_actors::ws;
 use uuid::Uuid;
 
 use super::broadcaster::{Broadcaster, Push, Subscribe, TooSlow, Unsubscribe};
-use crate::feed::{FeedMessage, FeedState, Filter, TransitionMessage};
+use crate::domain::feed::{FeedMessage, FeedState, Filter, TransitionMessage};
 use crate::store::{self, Pool, StoreError, event_log};
 
 /// Pings go out this often; a client that answers none of two is closed.

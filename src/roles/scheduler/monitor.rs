@@ -11,11 +11,11 @@ use actix::{
 use uuid::Uuid;
 
 use super::emitter::JobSender;
-use super::now_ms;
 use crate::domain::probe::ProbeSpec;
 use crate::domain::schedule::{job_id, next_tick_after};
 use crate::domain::{IntervalSeconds, Monitor};
 use crate::queue::jobs::Job;
+use crate::runtime::now_ms;
 
 /// What a monitor actor needs to know of its monitor.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,12 @@
+//! The roles a process runs, each a `Step` under the shared consumer loop
+//! (`runtime::consumer`): the scheduler (registry, monitor actors, emitter),
+//! the worker, the folder, the live feed (broadcaster, sessions), the lease
+//! keepers and housekeeping. They hold no business rules beyond calling the
+//! domain.
+
+pub mod folder;
+pub mod housekeeping;
+pub mod leases;
+pub mod live;
+pub mod scheduler;
+pub mod worker;
