@@ -2,26 +2,30 @@
 
 use serde_json::json;
 
+use crate::domain::check::{Check, CheckFields};
+use crate::domain::observation::Observation;
 use crate::domain::probe::ProbeSpec;
-use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
-use crate::probe::ProbeOutcome;
+use crate::domain::{MonitorUrl, TimeoutMs};
 
 /// The probe `check` runs; the error names the bad argument.
 pub fn spec(url: &str, timeout_ms: i64) -> Result<ProbeSpec, String> {
-    Ok(ProbeSpec {
+    let fields = CheckFields {
         url: MonitorUrl::parse(url).map_err(|e| format!("URL {e}"))?,
-        method: HttpMethod::Get,
-        timeout: TimeoutMs::parse(timeout_ms).map_err(|e| format!("--timeout-ms {e}"))?,
+        method: None,
         expected_status: None,
+    };
+    Ok(ProbeSpec {
+        check: Check::parse(fields).map_err(|e| format!("URL {}", e.message))?,
+        timeout: TimeoutMs::parse(timeout_ms).map_err(|e| format!("--timeout-ms {e}"))?,
     })
 }
 
 /// One JSON line, shaped like a stored result.
-pub fn report(url: &str, outcome: &ProbeOutcome) -> String {
+pub fn report(url: &str, outcome: &Observation) -> String {
     json!({
         "url": url,
         "status": if outcome.up { "up" } else { "down" },
-        "http_status": outcome.http_status,
+        "http_status": outcome.details.http_status,
         "latency_ms": outcome.latency_ms,
         "error": outcome.error,
     })

@@ -146,13 +146,14 @@ pub struct ConfigResponse {
 
 impl From<&MonitorConfig> for ConfigResponse {
     fn from(c: &MonitorConfig) -> Self {
+        let check = c.check.fields();
         Self {
             name: c.name.as_ref().to_owned(),
-            url: c.url.as_ref().to_owned(),
-            method: c.method.as_str(),
+            url: check.url.as_ref().to_owned(),
+            method: check.method.unwrap_or_default().as_str(),
             interval_seconds: c.interval_seconds.get(),
             timeout_ms: c.timeout_ms.get(),
-            expected_status: c.expected_status.as_ref().map(|s| s.codes().to_vec()),
+            expected_status: check.expected_status.as_ref().map(|s| s.codes().to_vec()),
             failure_threshold: c.failure_threshold.get(),
             recovery_threshold: c.recovery_threshold.get(),
             tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),

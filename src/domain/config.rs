@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Check, CheckFields};
 use super::fields::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, MonitorName, MonitorUrl, Tags, Threshold,
     TimeoutMs,
@@ -24,20 +25,71 @@ impl FieldError {
     }
 }
 
-/// A valid monitor configuration: every field valid on its own, and the
-/// timeout no longer than the interval.
+/// A valid monitor configuration: every field valid on its own, the check
+/// valid for its kind, and the timeout no longer than the interval. In the
+/// event log it is written flat, as the API's writable fields
+/// (`ConfigRecord`), so events read the same whatever the check's kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ConfigRecord", into = "ConfigRecord")]
 pub struct MonitorConfig {
     pub name: MonitorName,
-    pub url: MonitorUrl,
-    pub method: HttpMethod,
+    pub check: Check,
     pub interval_seconds: IntervalSeconds,
     pub timeout_ms: TimeoutMs,
-    pub expected_status: Option<ExpectedStatuses>,
     pub failure_threshold: Threshold,
     pub recovery_threshold: Threshold,
     pub tags: Tags,
+}
+
+/// A configuration as the event log stores it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRecord {
+    name: MonitorName,
+    url: MonitorUrl,
+    method: HttpMethod,
+    interval_seconds: IntervalSeconds,
+    timeout_ms: TimeoutMs,
+    expected_status: Option<ExpectedStatuses>,
+    failure_threshold: Threshold,
+    recovery_threshold: Threshold,
+    tags: Tags,
+}
+
+impl TryFrom<ConfigRecord> for MonitorConfig {
+    type Error = FieldError;
+    fn try_from(record: ConfigRecord) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: record.name,
+            check: Check::parse(CheckFields {
+                url: record.url,
+                method: Some(record.method),
+                expected_status: record.expected_status,
+            })?,
+            interval_seconds: record.interval_seconds,
+            timeout_ms: record.timeout_ms,
+            failure_threshold: record.failure_threshold,
+            recovery_threshold: record.recovery_threshold,
+            tags: record.tags,
+        })
+    }
+}
+
+impl From<MonitorConfig> for ConfigRecord {
+    fn from(config: MonitorConfig) -> Self {
+        let check = config.check.fields();
+        Self {
+            name: config.name,
+            url: check.url,
+            method: check.method.unwrap_or_default(),
+            interval_seconds: config.interval_seconds,
+            timeout_ms: config.timeout_ms,
+            expected_status: check.expected_status,
+            failure_threshold: config.failure_threshold,
+            recovery_threshold: config.recovery_threshold,
+            tags: config.tags,
+        }
+    }
 }
 
 /// The fields a client supplied, each already valid on its own. Used for both
@@ -56,25 +108,42 @@ pub struct MonitorChanges {
     pub tags: Option<Tags>,
 }
 
+impl MonitorChanges {
+    /// The check's fields: `current` (an update's) with these laid over it.
+    fn check_fields(&self, current: Option<CheckFields>) -> Result<CheckFields, FieldError> {
+        let url = match (&self.url, &current) {
+            (Some(url), _) => url.clone(),
+            (None, Some(current)) => current.url.clone(),
+            (None, None) => return Err(FieldError::new("url", "is required")),
+        };
+        let current = current.as_ref();
+        Ok(CheckFields {
+            url,
+            method: self.method.or_else(|| current.and_then(|c| c.method)),
+            expected_status: match &self.expected_status {
+                Some(expected) => expected.clone(),
+                None => current.and_then(|c| c.expected_status.clone()),
+            },
+        })
+    }
+}
+
 impl MonitorConfig {
     /// A new configuration from what a client sent, defaults for the rest.
     pub fn from_changes(changes: MonitorChanges) -> Result<Self, FieldError> {
         let name = changes
             .name
+            .clone()
             .ok_or_else(|| FieldError::new("name", "is required"))?;
-        let url = changes
-            .url
-            .ok_or_else(|| FieldError::new("url", "is required"))?;
+        let check = Check::parse(changes.check_fields(None)?)?;
         let interval_seconds = changes.interval_seconds.unwrap_or(IntervalSeconds::DEFAULT);
         let config = Self {
             name,
-            url,
-            method: changes.method.unwrap_or_default(),
+            check,
             interval_seconds,
             timeout_ms: changes
                 .timeout_ms
                 .unwrap_or_else(|| TimeoutMs::default_for(interval_seconds)),
-            expected_status: changes.expected_status.unwrap_or(None),
             failure_threshold: changes
                 .failure_threshold
                 .unwrap_or(Threshold::DEFAULT_FAILURE),
@@ -93,19 +162,16 @@ impl MonitorConfig {
     /// follows it down (as the default does); a timeout the client sent in the
     /// same change is never altered, it is refused instead.
     pub fn with_changes(&self, changes: MonitorChanges) -> Result<Self, FieldError> {
+        let check = Check::parse(changes.check_fields(Some(self.check.fields()))?)?;
         let interval_seconds = changes.interval_seconds.unwrap_or(self.interval_seconds);
         let timeout_ms = changes
             .timeout_ms
             .unwrap_or_else(|| self.timeout_ms.capped_to(interval_seconds));
         let config = Self {
             name: changes.name.unwrap_or_else(|| self.name.clone()),
-            url: changes.url.unwrap_or_else(|| self.url.clone()),
-            method: changes.method.unwrap_or(self.method),
+            check,
             interval_seconds,
             timeout_ms,
-            expected_status: changes
-                .expected_status
-                .unwrap_or_else(|| self.expected_status.clone()),
             failure_threshold: changes.failure_threshold.unwrap_or(self.failure_threshold),
             recovery_threshold: changes
                 .recovery_threshold
@@ -119,10 +185,11 @@ impl MonitorConfig {
     /// Names of the fields whose values differ between `self` and `other`,
     /// in the contract's order.
     pub fn changed_fields(&self, other: &Self) -> Vec<&'static str> {
+        let (check, other_check) = (self.check.fields(), other.check.fields());
         let checks = [
             ("name", self.name != other.name),
-            ("url", self.url != other.url),
-            ("method", self.method != other.method),
+            ("url", check.url != other_check.url),
+            ("method", check.method != other_check.method),
             (
                 "interval_seconds",
                 self.interval_seconds != other.interval_seconds,
@@ -130,7 +197,7 @@ impl MonitorConfig {
             ("timeout_ms", self.timeout_ms != other.timeout_ms),
             (
                 "expected_status",
-                self.expected_status != other.expected_status,
+                check.expected_status != other_check.expected_status,
             ),
             (
                 "failure_threshold",
@@ -178,10 +245,11 @@ mod tests {
     #[test]
     fn registration_fills_the_contract_defaults() {
         let config = MonitorConfig::from_changes(changes("api", "http://a.example")).unwrap();
-        assert_eq!(config.method, HttpMethod::Get);
+        let check = config.check.fields();
+        assert_eq!(check.method, Some(HttpMethod::Get));
         assert_eq!(config.interval_seconds.get(), 60);
         assert_eq!(config.timeout_ms.get(), 5000);
-        assert_eq!(config.expected_status, None);
+        assert_eq!(check.expected_status, None);
         assert_eq!(config.failure_threshold.get(), 3);
         assert_eq!(config.recovery_threshold.get(), 1);
         assert_eq!(config.tags, Tags::default());
@@ -239,7 +307,7 @@ mod tests {
                 ..MonitorChanges::default()
             })
             .unwrap();
-        assert_eq!(cleared.expected_status, None);
+        assert_eq!(cleared.check.fields().expected_status, None);
     }
 
     #[test]

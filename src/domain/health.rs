@@ -1,5 +1,5 @@
 //! The health state machine: (state, probe result) → (state, optional
-//! transition). Pure; the folder will call it for every result it folds.
+//! transition). Pure; the folder calls it for every result it folds.
 
 use time::OffsetDateTime;
 
@@ -8,7 +8,7 @@ use super::status::Status;
 
 /// What one probe found, as far as the state machine cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observation {
+pub struct HealthSample {
     pub up: bool,
     /// The tick the probe belonged to: results are ordered by it.
     pub scheduled_at: OffsetDateTime,
@@ -44,7 +44,7 @@ pub struct Transition {
     pub reason: String,
 }
 
-/// Folds one observation into the state.
+/// Folds one sample into the state.
 ///
 /// - `unknown` → `up` on the first success;
 /// - `unknown`/`up` → `down` after `failure` consecutive failures;
@@ -52,20 +52,20 @@ pub struct Transition {
 /// - a result older than the newest folded one changes nothing.
 pub fn fold(
     state: HealthState,
-    observation: Observation,
+    sample: HealthSample,
     thresholds: Thresholds,
 ) -> (HealthState, Option<Transition>) {
     if state
         .newest_folded
-        .is_some_and(|newest| observation.scheduled_at <= newest)
+        .is_some_and(|newest| sample.scheduled_at <= newest)
     {
         return (state, None);
     }
     let mut next = HealthState {
-        newest_folded: Some(observation.scheduled_at),
+        newest_folded: Some(sample.scheduled_at),
         ..state
     };
-    if observation.up {
+    if sample.up {
         next.consecutive_successes = state.consecutive_successes.saturating_add(1);
         next.consecutive_failures = 0;
     } else {
@@ -74,7 +74,7 @@ pub fn fold(
     }
     let failures_needed = u32::from(thresholds.failure.get());
     let successes_needed = u32::from(thresholds.recovery.get());
-    let (to, reason) = match (state.status, observation.up) {
+    let (to, reason) = match (state.status, sample.up) {
         (Status::Unknown, true) => (Status::Up, "first successful check".to_owned()),
         (Status::Down, true) if next.consecutive_successes >= successes_needed => (
             Status::Up,
@@ -90,11 +90,11 @@ pub fn fold(
         _ => return (next, None),
     };
     next.status = to;
-    next.since = Some(observation.checked_at);
+    next.since = Some(sample.checked_at);
     let transition = Transition {
         from: state.status,
         to,
-        at: observation.checked_at,
+        at: sample.checked_at,
         reason,
     };
     (next, Some(transition))
@@ -121,8 +121,8 @@ mod tests {
         tick(n) + time::Duration::milliseconds(250)
     }
 
-    fn observe(up: bool, n: i64) -> Observation {
-        Observation {
+    fn observe(up: bool, n: i64) -> HealthSample {
+        HealthSample {
             up,
             scheduled_at: tick(n),
             checked_at: checked(n),

@@ -1,11 +1,13 @@
 //! Pure types and rules. Nothing here knows of actix, Redis or PostgreSQL.
 
 pub mod audit;
+pub mod check;
 pub mod config;
 pub mod feed;
 pub mod fields;
 pub mod health;
 pub mod monitor;
+pub mod observation;
 pub mod partitions;
 pub mod probe;
 pub mod result;
@@ -18,5 +20,6 @@ pub use fields::{
     Tags, Threshold, TimeoutMs,
 };
 pub use monitor::{ApplyError, Monitor, MonitorEvent, RecordedEvent, StatusChange};
-pub use result::{ProbeResult, partition_of};
+pub use partitions::partition_of;
+pub use result::ProbeResult;
 pub use status::Status;

@@ -1,8 +1,20 @@
-//! Which partitions each live instance of a role should own: every instance
-//! computes the same answer from the same member list, and each gets
-//! ⌊P/n⌋ or ⌈P/n⌉ of them.
+//! Partitions: which one a monitor belongs to (its results stream, and the
+//! lease that decides who schedules and folds it), and which partitions each
+//! live instance of a role should own: every instance computes the same
+//! answer from the same member list, and each gets ⌊P/n⌋ or ⌈P/n⌉ of them.
 
 use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+/// The partition a monitor belongs to, out of `partitions`: its results stream
+/// and (for scale-out) the lease that decides who schedules and folds it.
+/// Every process computes the same answer.
+pub fn partition_of(monitor_id: Uuid, partitions: u16) -> u16 {
+    let count = u128::from(partitions.max(1));
+    // The remainder is below `partitions`, so it fits.
+    u16::try_from(monitor_id.as_u128() % count).unwrap_or(0)
+}
 
 /// The partitions `me` should own among `members` (in any order; duplicates
 /// ignored). Partition `p` goes to the `p mod n`-th member in sorted order.
@@ -20,6 +32,24 @@ pub fn assigned_to(members: &[String], partitions: u16, me: &str) -> BTreeSet<u1
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest! {
+        #[test]
+        fn every_monitor_lands_in_one_of_the_partitions(id: u128, partitions in 1u16..=1024) {
+            let partition = partition_of(Uuid::from_u128(id), partitions);
+            prop_assert!(partition < partitions);
+            prop_assert_eq!(partition, partition_of(Uuid::from_u128(id), partitions));
+        }
+    }
+
+    #[test]
+    fn random_ids_spread_over_the_partitions() {
+        let mut seen = [0u32; 8];
+        for _ in 0..8_000 {
+            seen[usize::from(partition_of(Uuid::new_v4(), 8))] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 700), "uneven spread: {seen:?}");
+    }
     use proptest::prelude::*;
 
     proptest! {

@@ -1,13 +1,15 @@
-//! A probe's result as the pipeline carries it from worker to folder, and the
-//! partition a monitor's results travel in.
+//! A probe's result as the pipeline carries it from worker to folder.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::health::Observation;
+use super::health::HealthSample;
+use super::observation::Observation;
 
-/// One finished probe (or a job given up on), stored append-only.
+/// One finished probe (or a job given up on), stored append-only: the job's
+/// tick and the probe's `Observation`, laid out flat (the results streams
+/// and the table hold these fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub job_id: Uuid,
@@ -28,11 +30,36 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     /// What the state machine needs to know of this result.
-    pub fn observation(&self) -> Observation {
-        Observation {
+    pub fn sample(&self) -> HealthSample {
+        HealthSample {
             up: self.up,
             scheduled_at: self.scheduled_at,
             checked_at: self.checked_at,
+        }
+    }
+}
+
+impl ProbeResult {
+    /// The result of `job_id` (monitor `monitor_id`, tick `scheduled_at`)
+    /// that `worker` observed.
+    pub fn observed(
+        job_id: Uuid,
+        monitor_id: Uuid,
+        scheduled_at: OffsetDateTime,
+        observation: Observation,
+        worker: String,
+    ) -> Self {
+        Self {
+            job_id,
+            monitor_id,
+            scheduled_at,
+            started_at: to_micros(observation.started_at),
+            checked_at: to_micros(observation.finished_at),
+            up: observation.up,
+            http_status: observation.details.http_status.map(i32::from),
+            latency_ms: i32::try_from(observation.latency_ms).unwrap_or(i32::MAX),
+            error: observation.error,
+            worker,
         }
     }
 }
@@ -45,28 +72,9 @@ pub fn to_micros(time: OffsetDateTime) -> OffsetDateTime {
         .unwrap_or(time)
 }
 
-/// The partition a monitor belongs to, out of `partitions`: its results stream
-/// and (for scale-out) the lease that decides who schedules and folds it.
-/// Every process computes the same answer.
-pub fn partition_of(monitor_id: Uuid, partitions: u16) -> u16 {
-    let count = u128::from(partitions.max(1));
-    // The remainder is below `partitions`, so it fits.
-    u16::try_from(monitor_id.as_u128() % count).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn every_monitor_lands_in_one_of_the_partitions(id: u128, partitions in 1u16..=1024) {
-            let partition = partition_of(Uuid::from_u128(id), partitions);
-            prop_assert!(partition < partitions);
-            prop_assert_eq!(partition, partition_of(Uuid::from_u128(id), partitions));
-        }
-    }
 
     #[test]
     fn times_are_kept_to_the_microsecond() {
@@ -75,14 +83,5 @@ mod tests {
             to_micros(time),
             time::macros::datetime!(2026-01-01 00:00:00.123456 UTC)
         );
-    }
-
-    #[test]
-    fn random_ids_spread_over_the_partitions() {
-        let mut seen = [0u32; 8];
-        for _ in 0..8_000 {
-            seen[usize::from(partition_of(Uuid::new_v4(), 8))] += 1;
-        }
-        assert!(seen.iter().all(|&n| n > 700), "uneven spread: {seen:?}");
     }
 }

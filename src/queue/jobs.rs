@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands, streams::StreamId};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::keys::{Keys, RESULTS_FIELD, RESULTS_PER_ENTRY, WORKERS_GROUP};
-use super::known_urls;
+use super::known_checks;
 use super::stream::{self, QueueError, ReadFrom, redis_error};
+use crate::domain::check::{Check, CheckFields};
 use crate::domain::probe::ProbeSpec;
-use crate::domain::{ExpectedStatuses, HttpMethod, TimeoutMs};
+use crate::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
 use crate::domain::{ProbeResult, partition_of};
 
 /// The stream field that holds an entry's jobs, as a JSON array.
@@ -28,14 +30,13 @@ const SINGLE_JOB_FIELD: &str = "job";
 /// At most this many jobs share a stream entry.
 pub const JOBS_PER_ENTRY: usize = 32;
 
-/// One probe to run. On the stream the spec's fields sit beside the job's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "FlatJob")]
+/// One probe to run. On the stream the spec's fields (the check, the
+/// timeout) sit beside the job's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Job {
     pub job_id: Uuid,
     pub monitor_id: Uuid,
     /// The monitor's name, for the worker's log lines.
-    #[serde(default)]
     pub name: String,
     #[serde(flatten)]
     pub spec: ProbeSpec,
@@ -43,37 +44,46 @@ pub struct Job {
     pub scheduled_at_ms: u64,
 }
 
-/// A job as read from the stream. Reading it through serde's `flatten`
-/// buffers every field first, which showed in profiles of the worker. The
-/// URL is parsed through `known_urls`.
+/// A job as read from the stream. The check is taken as its raw JSON and
+/// parsed through `known_checks` (once per monitor, not per tick). Entries
+/// written before checks were one value carry the HTTP fields flat instead.
 #[derive(Deserialize)]
-struct FlatJob {
+struct JobOnStream {
     job_id: Uuid,
     monitor_id: Uuid,
     #[serde(default)]
     name: String,
-    url: String,
-    method: HttpMethod,
+    check: Option<Box<RawValue>>,
     timeout: TimeoutMs,
+    url: Option<MonitorUrl>,
+    method: Option<HttpMethod>,
     expected_status: Option<ExpectedStatuses>,
     scheduled_at_ms: u64,
 }
 
-impl TryFrom<FlatJob> for Job {
-    type Error = String;
-    fn try_from(flat: FlatJob) -> Result<Self, Self::Error> {
-        let url = known_urls::parse(flat.monitor_id, &flat.url).map_err(|e| format!("url {e}"))?;
-        Ok(Self {
-            job_id: flat.job_id,
-            monitor_id: flat.monitor_id,
-            name: flat.name,
-            spec: ProbeSpec {
+impl<'de> Deserialize<'de> for Job {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let job = JobOnStream::deserialize(deserializer)?;
+        let check = match (job.check, job.url) {
+            (Some(raw), _) => known_checks::parse(job.monitor_id, raw.get()),
+            (None, Some(url)) => Check::parse(CheckFields {
                 url,
-                method: flat.method,
-                timeout: flat.timeout,
-                expected_status: flat.expected_status,
+                method: job.method,
+                expected_status: job.expected_status,
+            })
+            .map_err(|e| e.to_string()),
+            (None, None) => Err("a job has neither `check` nor `url`".to_owned()),
+        }
+        .map_err(|e| serde::de::Error::custom(format!("check: {e}")))?;
+        Ok(Self {
+            job_id: job.job_id,
+            monitor_id: job.monitor_id,
+            name: job.name,
+            spec: ProbeSpec {
+                check,
+                timeout: job.timeout,
             },
-            scheduled_at_ms: flat.scheduled_at_ms,
+            scheduled_at_ms: job.scheduled_at_ms,
         })
     }
 }
@@ -271,36 +281,66 @@ fn delivery(entry: StreamId, times_delivered: u64) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::MonitorUrl;
+    use crate::domain::check::HttpCheck;
 
-    #[test]
-    fn a_job_reads_back_as_written_and_older_entries_without_a_name_still_read() {
-        let job = Job {
+    fn job() -> Job {
+        Job {
             job_id: Uuid::new_v4(),
             monitor_id: Uuid::new_v4(),
             name: "api".to_owned(),
             spec: ProbeSpec {
-                url: MonitorUrl::parse("http://a.example/health").unwrap(),
-                method: HttpMethod::Head,
+                check: Check::Http(HttpCheck {
+                    url: MonitorUrl::parse("http://a.example/health").unwrap(),
+                    method: HttpMethod::Head,
+                    expected_status: Some(ExpectedStatuses::parse(&[200, 204]).unwrap()),
+                }),
                 timeout: TimeoutMs::parse(750).unwrap(),
-                expected_status: Some(ExpectedStatuses::parse(&[200, 204]).unwrap()),
             },
             scheduled_at_ms: 1_700_000_000_123,
-        };
-        let written = serde_json::to_string(&job).unwrap();
-        assert_eq!(serde_json::from_str::<Job>(&written).unwrap(), job);
+        }
+    }
 
-        let mut older: serde_json::Value = serde_json::from_str(&written).unwrap();
-        let fields = older.as_object_mut().unwrap();
-        fields.remove("name");
-        fields.remove("expected_status");
-        let read: Job = serde_json::from_value(older).unwrap();
-        assert_eq!(read.name, "");
-        assert_eq!(read.spec.expected_status, None);
-        assert_eq!(read.spec.url, job.spec.url);
+    #[test]
+    fn a_job_reads_back_as_written_with_its_check() {
+        let job = job();
+        let written = serde_json::to_value(&job).unwrap();
+        assert_eq!(written["check"]["kind"], "http");
+        assert_eq!(written["timeout"], 750);
+        assert_eq!(serde_json::from_value::<Job>(written).unwrap(), job);
 
-        let bad = written.replace("http://a.example/health", "ftp://a.example/");
-        let refused = serde_json::from_str::<Job>(&bad).unwrap_err();
+        let bad = serde_json::to_string(&job)
+            .unwrap()
+            .replace("http://a.example/health", "not a url");
+        assert!(serde_json::from_str::<Job>(&bad).is_err());
+    }
+
+    #[test]
+    fn entries_written_before_checks_were_one_value_still_read() {
+        let job = job();
+        // The shape of the jobs stream before: HTTP fields beside the job's.
+        let older = serde_json::json!({
+            "job_id": job.job_id, "monitor_id": job.monitor_id,
+            "url": "http://a.example/health", "method": "HEAD", "timeout": 750,
+            "expected_status": [200, 204], "scheduled_at_ms": job.scheduled_at_ms,
+        });
+        let read: Job = serde_json::from_value(older.clone()).unwrap();
+        assert_eq!(read.name, "", "older entries may carry no name");
+        assert_eq!(read.spec, job.spec);
+
+        let mut no_expectation = older;
+        no_expectation
+            .as_object_mut()
+            .unwrap()
+            .remove("expected_status");
+        let read: Job = serde_json::from_value(no_expectation).unwrap();
+        let Check::Http(check) = read.spec.check;
+        assert_eq!(check.expected_status, None);
+
+        let ftp = serde_json::json!({
+            "job_id": job.job_id, "monitor_id": job.monitor_id, "url": "ftp://a.example/",
+            "method": "GET", "timeout": 750, "scheduled_at_ms": 1,
+        });
+        let refused = serde_json::from_value::<Job>(ftp).unwrap_err();
         assert!(refused.to_string().contains("scheme must be http or https"));
     }
 }

@@ -4,7 +4,7 @@
 
 pub mod jobs;
 pub mod keys;
-mod known_urls;
+mod known_checks;
 pub mod leases;
 pub mod results;
 pub mod stream;

@@ -16,8 +16,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::domain::ProbeResult;
+use crate::domain::observation::Observation;
 use crate::domain::result::to_micros;
-use crate::probe::{ProbeOutcome, Prober};
+use crate::probe::Prober;
 use crate::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use crate::queue::keys::Keys;
 use crate::queue::{RedisPool, on_redis};
@@ -391,19 +392,14 @@ impl Step for Publisher {
     }
 }
 
-fn to_result(job: &Job, outcome: ProbeOutcome, worker: String) -> ProbeResult {
-    ProbeResult {
-        job_id: job.job_id,
-        monitor_id: job.monitor_id,
-        scheduled_at: scheduled_at(job),
-        started_at: to_micros(outcome.started_at),
-        checked_at: to_micros(outcome.finished_at),
-        up: outcome.up,
-        http_status: outcome.http_status.map(i32::from),
-        latency_ms: i32::try_from(outcome.latency_ms).unwrap_or(i32::MAX),
-        error: outcome.error,
+fn to_result(job: &Job, observation: Observation, worker: String) -> ProbeResult {
+    ProbeResult::observed(
+        job.job_id,
+        job.monitor_id,
+        scheduled_at(job),
+        observation,
         worker,
-    }
+    )
 }
 
 /// The result recorded for a job no worker finished in `MAX_DELIVERIES` tries.

@@ -297,7 +297,7 @@ async fn forget_changed(
 /// Folds one new result into its monitor's state (pure); the status change
 /// to record, if any, with the monitor's version moved on for it.
 fn fold_one(target: &mut FoldTarget, result: &ProbeResult) -> Option<StatusChange> {
-    let (state, transition) = fold(target.state, result.observation(), target.thresholds);
+    let (state, transition) = fold(target.state, result.sample(), target.thresholds);
     if state == target.state {
         return None;
     }

@@ -8,10 +8,11 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
+use crate::domain::check::Check;
 use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
-    ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, Monitor, MonitorConfig,
-    MonitorName, MonitorUrl, Status, Tag, Tags, Threshold, TimeoutMs,
+    IntervalSeconds, InvalidValue, Monitor, MonitorConfig, MonitorName, Status, Tag, Tags,
+    Threshold, TimeoutMs,
 };
 
 /// What the probes last said about a monitor.
@@ -30,7 +31,7 @@ pub struct MonitorView {
     pub health: Health,
 }
 
-const COLUMNS: &str = "id, name, url, method, interval_seconds, timeout_ms, expected_status, \
+const COLUMNS: &str = "id, name, check_config, interval_seconds, timeout_ms, \
     failure_threshold, recovery_threshold, tags, paused, deleted, version, status, \
     status_since, last_checked_at, last_latency_ms, created_at, updated_at";
 
@@ -55,22 +56,19 @@ pub async fn find(
 /// Writes the projection of `monitor`, leaving its health as it is.
 pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView, StoreError> {
     let c = &monitor.config;
-    let expected: Option<Vec<i32>> = c
-        .expected_status
-        .as_ref()
-        .map(|s| s.codes().iter().map(|&code| i32::from(code)).collect());
+    let check = serde_json::to_value(&c.check)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode the check: {e}")))?;
     let tags: Vec<&str> = c.tags.iter().map(AsRef::as_ref).collect();
     let interval = i32::try_from(c.interval_seconds.get()).unwrap_or(i32::MAX);
     let timeout = i32::try_from(c.timeout_ms.get()).unwrap_or(i32::MAX);
     let sql = format!(
-        "INSERT INTO monitors (id, name, url, method, interval_seconds, timeout_ms,
-             expected_status, failure_threshold, recovery_threshold, tags, paused, deleted,
+        "INSERT INTO monitors (id, name, check_config, interval_seconds, timeout_ms,
+             failure_threshold, recovery_threshold, tags, paused, deleted,
              version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET
-             name = EXCLUDED.name, url = EXCLUDED.url, method = EXCLUDED.method,
+             name = EXCLUDED.name, check_config = EXCLUDED.check_config,
              interval_seconds = EXCLUDED.interval_seconds, timeout_ms = EXCLUDED.timeout_ms,
-             expected_status = EXCLUDED.expected_status,
              failure_threshold = EXCLUDED.failure_threshold,
              recovery_threshold = EXCLUDED.recovery_threshold, tags = EXCLUDED.tags,
              paused = EXCLUDED.paused, deleted = EXCLUDED.deleted, version = EXCLUDED.version,
@@ -83,11 +81,9 @@ pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView
             &[
                 &monitor.id,
                 &c.name.as_ref(),
-                &c.url.as_ref(),
-                &c.method.as_str(),
+                &check,
                 &interval,
                 &timeout,
-                &expected,
                 &i32::from(c.failure_threshold.get()),
                 &i32::from(c.recovery_threshold.get()),
                 &tags,
@@ -161,23 +157,16 @@ fn from_row(row: &Row) -> Result<MonitorView, StoreError> {
         StoreError::Corrupt(format!("monitor {id}: column {field}: {e}"))
     };
     let integer = |column: &str| -> i64 { i64::from(row.get::<_, i32>(column)) };
-    let expected: Option<Vec<i32>> = row.get("expected_status");
     let tags: Vec<String> = row.get("tags");
+    let check: Check = serde_json::from_value(row.get("check_config"))
+        .map_err(|e| StoreError::Corrupt(format!("monitor {id}: column check_config: {e}")))?;
     let config = MonitorConfig {
         name: MonitorName::parse(row.get("name")).map_err(|e| corrupt("name", e))?,
-        url: MonitorUrl::parse(row.get("url")).map_err(|e| corrupt("url", e))?,
-        method: HttpMethod::parse(row.get("method")).map_err(|e| corrupt("method", e))?,
+        check,
         interval_seconds: IntervalSeconds::parse(integer("interval_seconds"))
             .map_err(|e| corrupt("interval_seconds", e))?,
         timeout_ms: TimeoutMs::parse(integer("timeout_ms"))
             .map_err(|e| corrupt("timeout_ms", e))?,
-        expected_status: expected
-            .map(|codes| {
-                let codes: Vec<i64> = codes.into_iter().map(i64::from).collect();
-                ExpectedStatuses::parse(&codes)
-            })
-            .transpose()
-            .map_err(|e| corrupt("expected_status", e))?,
         failure_threshold: Threshold::parse(integer("failure_threshold"))
             .map_err(|e| corrupt("failure_threshold", e))?,
         recovery_threshold: Threshold::parse(integer("recovery_threshold"))

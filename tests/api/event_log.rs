@@ -103,7 +103,10 @@ async fn the_projection_equals_a_replay_of_the_log() {
     let replayed = Monitor::replay(&history).unwrap().unwrap();
     assert_eq!(replayed.version, shown["version"].as_i64().unwrap());
     assert_eq!(replayed.paused, shown["paused"].as_bool().unwrap());
-    assert_eq!(replayed.config.url.as_ref(), shown["url"].as_str().unwrap());
+    assert_eq!(
+        replayed.config.check.url().as_ref(),
+        shown["url"].as_str().unwrap()
+    );
     assert_eq!(
         i64::from(replayed.config.recovery_threshold.get()),
         shown["recovery_threshold"].as_i64().unwrap()

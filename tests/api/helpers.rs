@@ -327,3 +327,23 @@ pub fn status_changes(page: &Value) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// What a probe of `url` needs: an HTTP check with `method` and `expected`
+/// statuses (any 2xx when `None`), bounded by `timeout_ms`.
+pub fn http_spec(
+    url: &str,
+    method: upwatch::domain::HttpMethod,
+    expected: Option<&[i64]>,
+    timeout_ms: i64,
+) -> upwatch::domain::probe::ProbeSpec {
+    use upwatch::domain::check::{Check, HttpCheck};
+    upwatch::domain::probe::ProbeSpec {
+        check: Check::Http(HttpCheck {
+            url: upwatch::domain::MonitorUrl::parse(url).unwrap(),
+            method,
+            expected_status: expected
+                .map(|codes| upwatch::domain::ExpectedStatuses::parse(codes).unwrap()),
+        }),
+        timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),
+    }
+}

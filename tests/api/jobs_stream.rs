@@ -1,13 +1,12 @@
 //! The jobs stream on a real Redis, under a key prefix of the test's own.
 
 use upwatch::config::{KeyPrefix, RedisUrl};
-use upwatch::domain::probe::ProbeSpec;
-use upwatch::domain::{HttpMethod, MonitorUrl, TimeoutMs};
+use upwatch::domain::HttpMethod;
 use upwatch::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use upwatch::queue::keys::Keys;
 use uuid::Uuid;
 
-use crate::helpers::redis_url;
+use crate::helpers::{http_spec, redis_url};
 
 /// A pool and a fresh prefix; the test's keys are deleted when dropped.
 struct Stream {
@@ -66,12 +65,12 @@ fn job(n: u64) -> Job {
         job_id: upwatch::domain::schedule::job_id(monitor_id, n),
         monitor_id,
         name: format!("job {n}"),
-        spec: ProbeSpec {
-            url: MonitorUrl::parse(&format!("http://127.0.0.1:9/{n}")).unwrap(),
-            method: HttpMethod::Get,
-            timeout: TimeoutMs::parse(1000).unwrap(),
-            expected_status: None,
-        },
+        spec: http_spec(
+            &format!("http://127.0.0.1:9/{n}"),
+            HttpMethod::Get,
+            None,
+            1000,
+        ),
         scheduled_at_ms: n,
     }
 }

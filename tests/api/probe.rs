@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use upwatch::domain::HttpMethod;
 use upwatch::domain::probe::ProbeSpec;
-use upwatch::domain::{ExpectedStatuses, HttpMethod, MonitorUrl, TimeoutMs};
 use upwatch::probe::Prober;
+
+use crate::helpers::http_spec;
 
 /// Serves `/ok`, `/status/{code}`, `/slow` (answers after 10 s) and
 /// `/redirect/{n}` (n hops, then 200) on a free port; returns its base URL.
@@ -51,12 +53,7 @@ fn spawn_target() -> String {
 }
 
 fn spec(url: &str, timeout_ms: i64, expected: Option<&[i64]>) -> ProbeSpec {
-    ProbeSpec {
-        url: MonitorUrl::parse(url).unwrap(),
-        method: HttpMethod::Get,
-        timeout: TimeoutMs::parse(timeout_ms).unwrap(),
-        expected_status: expected.map(|codes| ExpectedStatuses::parse(codes).unwrap()),
-    }
+    http_spec(url, HttpMethod::Get, expected, timeout_ms)
 }
 
 fn closed_port() -> u16 {
@@ -153,7 +150,10 @@ async fn probes_classify_status_timeout_refusal_and_redirects() {
     for (url, timeout, expected, up, http_status, error) in cases {
         let outcome = prober.probe(&spec(&url, timeout, expected)).await;
         assert_eq!(outcome.up, up, "{url}: {outcome:?}");
-        assert_eq!(outcome.http_status, http_status, "{url}: {outcome:?}");
+        assert_eq!(
+            outcome.details.http_status, http_status,
+            "{url}: {outcome:?}"
+        );
         assert_eq!(outcome.error.as_deref(), error, "{url}: {outcome:?}");
         assert!(outcome.finished_at >= outcome.started_at);
     }
@@ -179,8 +179,7 @@ async fn a_hanging_target_is_cut_off_at_the_timeout_and_blocks_no_other_probe() 
 async fn head_probes_use_head() {
     let target = spawn_target();
     let prober = Prober::new().unwrap();
-    let mut head = spec(&format!("{target}/ok"), 2000, None);
-    head.method = HttpMethod::Head;
+    let head = http_spec(&format!("{target}/ok"), HttpMethod::Head, None, 2000);
     let outcome = prober.probe(&head).await;
     assert!(outcome.up, "{outcome:?}");
 }

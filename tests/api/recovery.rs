@@ -17,7 +17,7 @@ use upwatch::runtime::consumer::{Outcome, Step};
 use upwatch::startup::Application;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, redis_url, spawn_roles, status_changes, wait_for};
+use crate::helpers::{TestApp, http_spec, redis_url, spawn_roles, status_changes, wait_for};
 use crate::target::Target;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -45,12 +45,7 @@ async fn quiet_monitor_named(
             "name": name, "url": url, "interval_seconds": 86_400, "timeout_ms": timeout_ms
         }))
         .await;
-    let spec = ProbeSpec {
-        url: upwatch::domain::MonitorUrl::parse(url).unwrap(),
-        method: upwatch::domain::HttpMethod::Get,
-        timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),
-        expected_status: None,
-    };
+    let spec = http_spec(url, upwatch::domain::HttpMethod::Get, None, timeout_ms);
     (body["id"].as_str().unwrap().to_owned(), spec)
 }
 

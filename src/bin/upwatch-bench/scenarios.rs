@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use upwatch::domain::check::{Check, HttpCheck};
 use upwatch::domain::probe::ProbeSpec;
 use upwatch::domain::{HttpMethod, IntervalSeconds, MonitorUrl, TimeoutMs};
 use upwatch::probe::Prober;
@@ -138,10 +139,12 @@ fn raw_ceiling(
 ) -> anyhow::Result<f64> {
     let prober = Prober::new()?;
     let spec = ProbeSpec {
-        url: MonitorUrl::parse(&format!("{target}/t/p0")).context("url")?,
-        method: HttpMethod::Get,
+        check: Check::Http(HttpCheck {
+            url: MonitorUrl::parse(&format!("{target}/t/p0")).context("url")?,
+            method: HttpMethod::Get,
+            expected_status: None,
+        }),
         timeout: TimeoutMs::parse(1000).context("timeout")?,
-        expected_status: None,
     };
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()

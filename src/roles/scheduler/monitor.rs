@@ -146,6 +146,7 @@ impl Handler<Retire> for MonitorActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::check::{Check, HttpCheck};
     use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
     use actix::Supervisor;
     use tokio::sync::mpsc;
@@ -168,10 +169,12 @@ mod tests {
             name: "api".into(),
             interval: IntervalSeconds::parse(1).unwrap(),
             spec: ProbeSpec {
-                url: MonitorUrl::parse("http://127.0.0.1:9/").unwrap(),
-                method: HttpMethod::Get,
+                check: Check::Http(HttpCheck {
+                    url: MonitorUrl::parse("http://127.0.0.1:9/").unwrap(),
+                    method: HttpMethod::Get,
+                    expected_status: None,
+                }),
                 timeout: TimeoutMs::parse(500).unwrap(),
-                expected_status: None,
             },
         }
     }

@@ -1,0 +1,122 @@
+//! What a monitor checks: one variant per kind, selected by the URL's
+//! scheme. Adding a kind means a variant here, its parser (a file beside
+//! this one, named in `KINDS`), and its prober (`crate::probe`); nothing
+//! else in the pipeline knows the kinds apart: the monitors table and the
+//! jobs stream carry a `Check` as it serialises, and probers report a
+//! generic `Observation`.
+
+mod http;
+
+pub use http::{HttpCheck, status_is_up};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::FieldError;
+use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Check {
+    Http(HttpCheck),
+}
+
+/// The monitor's writable fields that say what to check, as the API and the
+/// event log carry them (flat, beside the monitor's other fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckFields {
+    pub url: MonitorUrl,
+    /// `None`: the kind's default.
+    pub method: Option<HttpMethod>,
+    pub expected_status: Option<ExpectedStatuses>,
+}
+
+/// A kind's parser: the check these fields describe, or the first field
+/// that does not fit the kind.
+type Parser = fn(CheckFields) -> Result<Check, FieldError>;
+
+/// Every kind: the URL schemes that select it, and its parser.
+const KINDS: &[(&[&str], Parser)] = &[(&["http", "https"], http::parse)];
+
+impl Check {
+    /// The check `fields` describe: the URL's scheme picks the kind.
+    pub fn parse(fields: CheckFields) -> Result<Self, FieldError> {
+        let scheme = fields.url.as_url().scheme();
+        let parser = KINDS
+            .iter()
+            .find(|(schemes, _)| schemes.contains(&scheme))
+            .map(|(_, parser)| parser);
+        match parser {
+            Some(parser) => parser(fields),
+            None => {
+                let known: Vec<&str> = KINDS.iter().flat_map(|(s, _)| s.iter().copied()).collect();
+                Err(FieldError::new(
+                    "url",
+                    format!("scheme must be {}, got `{scheme}`", known.join(" or ")),
+                ))
+            }
+        }
+    }
+
+    /// The fields this check was parsed from (defaults filled in).
+    pub fn fields(&self) -> CheckFields {
+        match self {
+            Self::Http(check) => check.fields(),
+        }
+    }
+
+    /// What is probed.
+    pub fn url(&self) -> &MonitorUrl {
+        match self {
+            Self::Http(check) => &check.url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fields(url: &str) -> CheckFields {
+        CheckFields {
+            url: MonitorUrl::parse(url).unwrap(),
+            method: None,
+            expected_status: None,
+        }
+    }
+
+    #[test]
+    fn the_scheme_picks_the_kind_and_an_unknown_one_names_the_url() {
+        let check = Check::parse(fields("https://a.example/health")).unwrap();
+        assert!(matches!(check, Check::Http(_)));
+        assert_eq!(check.url().as_ref(), "https://a.example/health");
+        let refused = Check::parse(fields("ftp://a.example/")).unwrap_err();
+        assert_eq!(refused.field, "url");
+        assert_eq!(refused.message, "scheme must be http or https, got `ftp`");
+    }
+
+    #[test]
+    fn a_check_reads_back_from_its_fields_and_from_json() {
+        let check = Check::parse(CheckFields {
+            method: Some(HttpMethod::Head),
+            expected_status: Some(ExpectedStatuses::parse(&[301]).unwrap()),
+            ..fields("http://a.example/")
+        })
+        .unwrap();
+        assert_eq!(Check::parse(check.fields()).unwrap(), check);
+        let json = serde_json::to_value(&check).unwrap();
+        assert_eq!(json["kind"], "http");
+        assert_eq!(serde_json::from_value::<Check>(json).unwrap(), check);
+    }
+
+    proptest! {
+        #[test]
+        fn only_http_urls_make_a_check(raw in "(https?|ftp|file)://[a-z0-9.]{1,20}(:[0-9]{1,5})?(/[a-z]{0,10})?") {
+            if let Ok(url) = MonitorUrl::parse(&raw) {
+                let scheme = url.as_url().scheme().to_owned();
+                let parsed = Check::parse(CheckFields { url, method: None, expected_status: None });
+                prop_assert_eq!(parsed.is_ok(), scheme.starts_with("http"));
+            }
+        }
+    }
+}
