@@ -9,8 +9,20 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Status, Tag};
-use crate::store::folding::RecordedTransition;
+use crate::domain::{Status, StatusChange, Tag};
+
+/// A `status_changed` event as recorded, with what the live feed shows of
+/// its monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTransition {
+    /// The event's global sequence number.
+    pub seq: i64,
+    pub monitor_id: Uuid,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub change: StatusChange,
+    pub recorded_at: OffsetDateTime,
+}
 
 /// One transition as clients see it (and as the transitions stream holds it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

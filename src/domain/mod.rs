@@ -5,6 +5,7 @@ pub mod check;
 pub mod config;
 pub mod feed;
 pub mod fields;
+pub mod folding;
 pub mod health;
 pub mod monitor;
 pub mod observation;

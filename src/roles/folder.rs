@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::leases::Owned;
 use crate::domain::ProbeResult;
+use crate::domain::folding::HealthCache;
 use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
@@ -22,7 +23,7 @@ use crate::queue::{RedisPool, on_redis};
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::retry::{Until, retry};
-use crate::store::folding::{self, FoldOutcome, HealthCache};
+use crate::store::batches::{self, BatchOutcome};
 use crate::store::{Pool, StoreError};
 
 /// Results stream entries read per batch, at most (each holds one or more results).
@@ -59,19 +60,19 @@ impl Supervised for Folder {
 
 /// Fold these results; answers what was stored and which transitions happened.
 #[derive(Message)]
-#[rtype(result = "Result<FoldOutcome, StoreError>")]
+#[rtype(result = "Result<BatchOutcome, StoreError>")]
 pub struct FoldBatch(pub Vec<ProbeResult>);
 
 impl Handler<FoldBatch> for Folder {
     // One batch at a time: a monitor's state is never folded by two at once.
-    type Result = AtomicResponse<Self, Result<FoldOutcome, StoreError>>;
+    type Result = AtomicResponse<Self, Result<BatchOutcome, StoreError>>;
 
     fn handle(&mut self, FoldBatch(batch): FoldBatch, _: &mut Self::Context) -> Self::Result {
         let pg = self.pg.clone();
         let mut health = std::mem::take(&mut self.health);
         AtomicResponse::new(Box::pin(
             async move {
-                let outcome = folding::fold_batch(&pg, &batch, &mut health).await;
+                let outcome = batches::record_batch(&pg, &batch, &mut health).await;
                 (outcome, health)
             }
             .into_actor(self)

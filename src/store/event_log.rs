@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::folding::RecordedTransition;
 use super::{DbContext, StoreError, query_prepared};
+use crate::domain::feed::RecordedTransition;
 use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
 
 /// Key of the transaction-level advisory lock every append takes first.

@@ -1,9 +1,9 @@
 //! PostgreSQL: connection, migrations, the event log and its projections.
 
+pub mod batches;
 pub mod commands;
 pub mod database;
 pub mod event_log;
-pub mod folding;
 pub mod migrations;
 pub mod monitors;
 pub mod results;

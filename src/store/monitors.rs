@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
 use crate::domain::check::Check;
+use crate::domain::folding::MonitorHealth;
 use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
     IntervalSeconds, InvalidValue, Monitor, MonitorConfig, MonitorName, Status, Tag, Tags,
@@ -191,29 +192,14 @@ fn from_row(row: &Row) -> Result<MonitorView, StoreError> {
     Ok(MonitorView { monitor, health })
 }
 
-/// What the folder needs of a monitor: its thresholds, whether it is probed,
-/// and its health state as last persisted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoldTarget {
-    pub id: Uuid,
-    pub name: String,
-    pub tags: Vec<String>,
-    pub thresholds: Thresholds,
-    pub active: bool,
-    pub version: i64,
-    pub state: HealthState,
-    pub last_checked_at: Option<OffsetDateTime>,
-    pub last_latency_ms: Option<i32>,
-}
-
-/// Loads the fold targets among `ids`. The caller holds the append lock
+/// Loads the health of the monitors among `ids`. The caller holds the append lock
 /// (`event_log::begin_appending`), which every writer of `monitors` takes
 /// first, so the rows cannot change under it and need no row locks of their
 /// own: each would cost a write and a WAL record per folded result.
-pub async fn load_fold_targets(
+pub async fn load_health(
     tx: &Transaction<'_>,
     ids: &[Uuid],
-) -> Result<Vec<FoldTarget>, StoreError> {
+) -> Result<Vec<MonitorHealth>, StoreError> {
     let rows = tx
         .query(
             "SELECT id, name, tags, failure_threshold, recovery_threshold, paused, deleted, version,
@@ -235,7 +221,7 @@ pub async fn load_fold_targets(
                     .map_err(|e| corrupt(column, e))
             };
             let count = |column: &str| u32::try_from(row.get::<_, i32>(column)).unwrap_or(0);
-            Ok(FoldTarget {
+            Ok(MonitorHealth {
                 id,
                 name: row.get("name"),
                 tags: row.get("tags"),
@@ -262,9 +248,9 @@ pub async fn load_fold_targets(
 /// Writes the health state (and version) of folded monitors, in one statement.
 /// A version never goes back: a state saved after the monitor changed keeps
 /// the newer version.
-pub async fn save_fold_targets(
+pub async fn save_health(
     tx: &Transaction<'_>,
-    targets: &[&FoldTarget],
+    targets: &[&MonitorHealth],
 ) -> Result<(), StoreError> {
     if targets.is_empty() {
         return Ok(());

@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 use upwatch::domain::ProbeResult;
+use upwatch::domain::folding::HealthCache;
 use upwatch::store::Pool;
-use upwatch::store::folding::{self, FoldOutcome, HealthCache};
+use upwatch::store::batches::{self, BatchOutcome};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app, status_changes};
@@ -25,8 +26,8 @@ async fn monitor(app: &TestApp, failure_threshold: u8) -> (Uuid, Pool) {
     )
 }
 
-async fn fold(pool: &Pool, cache: &mut HealthCache, batch: &[ProbeResult]) -> FoldOutcome {
-    folding::fold_batch(pool, batch, cache).await.unwrap()
+async fn fold(pool: &Pool, cache: &mut HealthCache, batch: &[ProbeResult]) -> BatchOutcome {
+    batches::record_batch(pool, batch, cache).await.unwrap()
 }
 
 async fn transitions(app: &TestApp, id: Uuid) -> Vec<(String, String)> {

@@ -1,0 +1,470 @@
+//! The folder's rules, pure: which results of a batch are folded and in
+//! what order, the health kept in memory between batches, when it is saved,
+//! and when it is dropped because another process changed the monitor. The
+//! store runs the transaction around these decisions (`store::batches`).
+//!
+//! Health lives in memory between batches, so a batch reads no monitors row
+//! it already knows and writes a row on a transition, on its first fold
+//! after loading, and otherwise at most every `SAVE_EVERY`. Nothing is lost
+//! by the delay: every folded result is stored, and a monitor loaded again
+//! first folds the stored results newer than its saved state (`catch-up`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::health::{HealthState, Thresholds, fold};
+use super::monitor::StatusChange;
+use super::result::ProbeResult;
+
+/// A monitor's health is written at most this often without a transition.
+pub const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// What the folder needs of a monitor: its thresholds, whether it is
+/// probed, and its health state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorHealth {
+    pub id: Uuid,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub thresholds: Thresholds,
+    pub active: bool,
+    pub version: i64,
+    pub state: HealthState,
+    pub last_checked_at: Option<OffsetDateTime>,
+    pub last_latency_ms: Option<i32>,
+}
+
+/// A status change to append: the monitor's next sequence number, and what
+/// the live feed shows of the monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTransition {
+    pub monitor_id: Uuid,
+    pub monitor_seq: i64,
+    pub change: StatusChange,
+    pub name: String,
+    pub tags: Vec<String>,
+}
+
+/// What folding a batch decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Status changes, in the order they happened.
+    pub transitions: Vec<PendingTransition>,
+    /// Monitors whose health is to be written in this transaction.
+    pub to_save: Vec<Uuid>,
+}
+
+/// The same job twice in one batch is stored (and folded) once; results
+/// come in (monitor, tick) order.
+pub fn unique_results(batch: &[ProbeResult]) -> Vec<&ProbeResult> {
+    let mut unique: Vec<&ProbeResult> = batch.iter().collect();
+    unique.sort_by_key(|r| (r.monitor_id, r.scheduled_at, r.job_id));
+    unique.dedup_by_key(|r| r.job_id);
+    unique
+}
+
+/// The health of the monitors a folder has folded, as of its last commit.
+/// Valid while every event up to `seen_seq` is accounted for: a monitor
+/// another process changed since is dropped and loaded again.
+#[derive(Debug, Default)]
+pub struct HealthCache {
+    seen_seq: Option<i64>,
+    monitors: HashMap<Uuid, Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    health: MonitorHealth,
+    /// When this folder last wrote the state to the monitors row; `None`
+    /// until it first does.
+    saved_at: Option<Instant>,
+    /// Folded since it was last written.
+    unsaved: bool,
+}
+
+impl Cached {
+    fn save_due(&self, now: Instant) -> bool {
+        self.unsaved
+            && self
+                .saved_at
+                .is_none_or(|at| now.duration_since(at) >= SAVE_EVERY)
+    }
+}
+
+impl HealthCache {
+    /// The event log position the cache is up to date with; `None` before
+    /// the first batch.
+    pub fn seen_seq(&self) -> Option<i64> {
+        self.seen_seq
+    }
+
+    /// Starts following the log at `seq` (nothing cached yet to drop).
+    pub fn start_at(&mut self, seq: i64) {
+        self.seen_seq = Some(seq);
+    }
+
+    /// Takes in the events after `seen_seq`, up to `read_up_to`: each as
+    /// (its monitor, whether it is a status change). Every monitor they
+    /// touch is dropped, to be loaded again when next folded. Returns the
+    /// unsaved health to write first: that of monitors the API changed (an
+    /// API change leaves health alone, so ours is still the newest). A
+    /// monitor another folder recorded a transition of is dropped unsaved:
+    /// ours is stale.
+    pub fn forget_changed(
+        &mut self,
+        events: &[(Uuid, bool)],
+        read_up_to: i64,
+    ) -> Vec<MonitorHealth> {
+        self.seen_seq = Some(read_up_to);
+        let folded_elsewhere: HashSet<Uuid> = events
+            .iter()
+            .filter(|(_, status_changed)| *status_changed)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut unsaved = Vec::new();
+        for (id, _) in events {
+            if let Some(cached) = self.monitors.remove(id)
+                && cached.unsaved
+                && !folded_elsewhere.contains(id)
+            {
+                unsaved.push(cached.health);
+            }
+        }
+        unsaved
+    }
+
+    /// Whether every one of `results` is certainly not stored yet: each is
+    /// newer than the newest tick folded for its probed monitor, which this
+    /// folder folds. Such a batch needs no conflict handling on insert.
+    pub fn all_unseen(&self, results: &[&ProbeResult]) -> bool {
+        results.iter().all(|result| {
+            self.monitors.get(&result.monitor_id).is_some_and(|c| {
+                c.health.active
+                    && c.health
+                        .state
+                        .newest_folded
+                        .is_some_and(|newest| result.scheduled_at > newest)
+            })
+        })
+    }
+
+    /// The monitors of `fresh` not in memory: to be loaded, with their
+    /// stored results newer than their saved state.
+    pub fn missing(&self, fresh: &[&ProbeResult]) -> Vec<Uuid> {
+        let mut missing: Vec<Uuid> = fresh
+            .iter()
+            .map(|r| r.monitor_id)
+            .filter(|id| !self.monitors.contains_key(id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    }
+
+    /// Takes in monitors loaded from the store.
+    pub fn load(&mut self, loaded: Vec<MonitorHealth>) {
+        for health in loaded {
+            let cached = Cached {
+                health,
+                saved_at: None,
+                unsaved: false,
+            };
+            self.monitors.insert(cached.health.id, cached);
+        }
+    }
+
+    /// Folds the batch's new results into the health in memory. Per
+    /// monitor, `caught_up` (stored results newer than its saved state: what
+    /// a folder that stopped had folded only in memory) comes first; a
+    /// result of both is folded once. Monitors not probed (paused, deleted)
+    /// fold nothing. Saved: every monitor with a transition, and those whose
+    /// save is due at `now`.
+    pub fn fold(
+        &mut self,
+        mut caught_up: Vec<ProbeResult>,
+        fresh: &[&ProbeResult],
+        now: Instant,
+    ) -> Folded {
+        let fresh_ids: HashSet<Uuid> = fresh.iter().map(|r| r.job_id).collect();
+        caught_up.retain(|r| !fresh_ids.contains(&r.job_id));
+        let mut transitions = Vec::new();
+        let mut folded_into: Vec<Uuid> = Vec::new();
+        for result in caught_up.iter().chain(fresh.iter().copied()) {
+            let Some(cached) = self.monitors.get_mut(&result.monitor_id) else {
+                continue;
+            };
+            if !cached.health.active {
+                continue;
+            }
+            let before = cached.health.state;
+            let change = fold_one(&mut cached.health, result);
+            if cached.health.state != before {
+                cached.unsaved = true;
+                folded_into.push(result.monitor_id);
+            }
+            if let Some(change) = change {
+                let health = &cached.health;
+                transitions.push(PendingTransition {
+                    monitor_id: health.id,
+                    monitor_seq: health.version,
+                    change,
+                    name: health.name.clone(),
+                    tags: health.tags.clone(),
+                });
+            }
+        }
+        folded_into.sort_unstable();
+        folded_into.dedup();
+        let transitioned: HashSet<Uuid> = transitions.iter().map(|t| t.monitor_id).collect();
+        let to_save = folded_into
+            .into_iter()
+            .filter(|id| {
+                self.monitors
+                    .get(id)
+                    .is_some_and(|c| c.save_due(now) || transitioned.contains(id))
+            })
+            .collect();
+        Folded {
+            transitions,
+            to_save,
+        }
+    }
+
+    /// The health of these monitors, for writing.
+    pub fn health_of<'a>(&'a self, ids: &'a [Uuid]) -> impl Iterator<Item = &'a MonitorHealth> {
+        ids.iter()
+            .filter_map(|id| self.monitors.get(id).map(|c| &c.health))
+    }
+
+    /// The batch committed at `now`: what it saved is saved, and the events
+    /// it appended (up to `newest_seq`) are its own, not changes to react to.
+    pub fn committed(&mut self, saved: &[Uuid], newest_seq: Option<i64>, now: Instant) {
+        for id in saved {
+            if let Some(cached) = self.monitors.get_mut(id) {
+                cached.saved_at = Some(now);
+                cached.unsaved = false;
+            }
+        }
+        if let Some(newest) = newest_seq {
+            self.seen_seq = self.seen_seq.max(Some(newest));
+        }
+    }
+
+    /// Drops everything: the next batch loads what it needs again. For when
+    /// another folder may have folded the same monitors meanwhile (a lease
+    /// changed hands), or a transaction that did not commit folded into it.
+    pub fn forget_all(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// Folds one new result into its monitor's health; the status change to
+/// record, if any, with the monitor's version moved on for it.
+fn fold_one(health: &mut MonitorHealth, result: &ProbeResult) -> Option<StatusChange> {
+    let (state, transition) = fold(health.state, result.sample(), health.thresholds);
+    if state == health.state {
+        return None;
+    }
+    health.state = state;
+    health.last_checked_at = Some(result.checked_at);
+    health.last_latency_ms = Some(result.latency_ms);
+    let transition = transition?;
+    health.version += 1;
+    Some(StatusChange {
+        from: transition.from,
+        to: transition.to,
+        reason: transition.reason,
+        job_id: result.job_id,
+        checked_at: result.checked_at,
+        latency_ms: result.latency_ms,
+        http_status: result.http_status,
+        error: result.error.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Threshold;
+    use crate::domain::status::Status;
+    use time::macros::datetime;
+
+    fn monitor(failure: i64) -> MonitorHealth {
+        MonitorHealth {
+            id: Uuid::from_u128(1),
+            name: "api".into(),
+            tags: vec![],
+            thresholds: Thresholds {
+                failure: Threshold::parse(failure).unwrap(),
+                recovery: Threshold::parse(1).unwrap(),
+            },
+            active: true,
+            version: 1,
+            state: HealthState::default(),
+            last_checked_at: None,
+            last_latency_ms: None,
+        }
+    }
+
+    /// The result of minute `n` of monitor 1.
+    fn result(n: i64, up: bool) -> ProbeResult {
+        let tick = datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(n);
+        ProbeResult {
+            job_id: Uuid::from_u128(1000 + n as u128),
+            monitor_id: Uuid::from_u128(1),
+            scheduled_at: tick,
+            started_at: tick,
+            checked_at: tick + time::Duration::milliseconds(10),
+            up,
+            http_status: None,
+            latency_ms: 10,
+            error: None,
+            worker: "w".into(),
+        }
+    }
+
+    fn cache_with(health: MonitorHealth) -> HealthCache {
+        let mut cache = HealthCache::default();
+        cache.start_at(0);
+        cache.load(vec![health]);
+        cache
+    }
+
+    #[test]
+    fn a_batch_is_deduplicated_and_ordered_by_monitor_and_tick() {
+        let batch = [
+            result(2, true),
+            result(0, true),
+            result(2, true),
+            result(1, false),
+        ];
+        let ticks: Vec<i64> = unique_results(&batch)
+            .iter()
+            .map(|r| (r.scheduled_at - result(0, true).scheduled_at).whole_minutes())
+            .collect();
+        assert_eq!(ticks, [0, 1, 2]);
+    }
+
+    #[test]
+    fn caught_up_results_fold_first_and_a_result_of_both_folds_once() {
+        let mut cache = cache_with(monitor(3));
+        let (one, two, three) = (result(1, false), result(2, false), result(3, false));
+        // Minute 2 is both stored and in the batch; three failures in all.
+        let folded = cache.fold(vec![one, two.clone()], &[&two, &three], Instant::now());
+        assert_eq!(folded.transitions.len(), 1, "{folded:?}");
+        let down = &folded.transitions[0];
+        assert_eq!(
+            (down.change.from, down.change.to),
+            (Status::Unknown, Status::Down)
+        );
+        assert_eq!(down.change.job_id, three.job_id);
+        assert_eq!(down.monitor_seq, 2, "the version moves on for the event");
+    }
+
+    #[test]
+    fn saves_happen_on_transitions_first_folds_and_then_every_five_seconds() {
+        let start = Instant::now();
+        let mut cache = cache_with(monitor(3));
+        // (minute, up, seconds after start, saved?)
+        let cases = [
+            (0, true, 0, true),  // a transition (unknown → up)
+            (1, true, 1, false), // folded, saved 1 s ago
+            (2, true, 4, false), // 4 s
+            (3, true, 5, true),  // 5 s: due
+            (4, true, 6, false),
+            (5, false, 7, false), // a failure below the threshold: not a transition
+        ];
+        for (minute, up, seconds, saved) in cases {
+            let now = start + Duration::from_secs(seconds);
+            let folded = cache.fold(vec![], &[&result(minute, up)], now);
+            assert_eq!(!folded.to_save.is_empty(), saved, "minute {minute}");
+            cache.committed(&folded.to_save, None, now);
+        }
+        // A result no newer than the newest folded changes nothing: not saved.
+        let later = start + Duration::from_secs(60);
+        assert!(
+            cache
+                .fold(vec![], &[&result(5, true)], later)
+                .to_save
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_paused_monitor_folds_nothing() {
+        let mut cache = cache_with(MonitorHealth {
+            active: false,
+            ..monitor(1)
+        });
+        let folded = cache.fold(vec![], &[&result(0, false)], Instant::now());
+        assert_eq!(folded, Folded::default());
+        assert!(
+            !cache.all_unseen(&[&result(1, true)]),
+            "inactive: not known"
+        );
+    }
+
+    #[test]
+    fn only_results_newer_than_all_folded_count_as_unseen() {
+        let mut cache = cache_with(monitor(3));
+        assert!(!cache.all_unseen(&[&result(0, true)]), "nothing folded yet");
+        let folded = cache.fold(vec![], &[&result(5, true)], Instant::now());
+        cache.committed(&folded.to_save, None, Instant::now());
+        assert!(cache.all_unseen(&[&result(6, true)]));
+        assert!(!cache.all_unseen(&[&result(6, true), &result(5, true)]));
+        let stranger = ProbeResult {
+            monitor_id: Uuid::from_u128(2),
+            ..result(7, true)
+        };
+        assert!(!cache.all_unseen(&[&stranger]), "a monitor not in memory");
+        assert_eq!(
+            cache.missing(&[&stranger, &result(8, true)]),
+            [Uuid::from_u128(2)]
+        );
+    }
+
+    #[test]
+    fn changes_elsewhere_drop_the_monitor_and_say_what_to_save_first() {
+        let id = Uuid::from_u128(1);
+        // (events since, unsaved health written first?)
+        let cases = [
+            (vec![(id, false)], true),                  // the API changed it
+            (vec![(id, true)], false),                  // another folder's transition
+            (vec![(id, false), (id, true)], false),     // both: ours is stale
+            (vec![(Uuid::from_u128(9), false)], false), // another monitor
+        ];
+        for (events, saved_first) in cases {
+            let mut cache = cache_with(monitor(3));
+            let now = Instant::now();
+            // Folded and saved once, then folded again: unsaved in memory.
+            let first = cache.fold(vec![], &[&result(0, true)], now);
+            cache.committed(&first.to_save, None, now);
+            let second = cache.fold(vec![], &[&result(1, true)], now);
+            assert!(second.to_save.is_empty());
+
+            let to_save = cache.forget_changed(&events, 7);
+            assert_eq!(!to_save.is_empty(), saved_first, "{events:?}");
+            assert_eq!(cache.seen_seq(), Some(7));
+            let dropped = events.iter().any(|(e, _)| *e == id);
+            assert_eq!(
+                cache.missing(&[&result(2, true)]).is_empty(),
+                !dropped,
+                "{events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_commit_accounts_for_its_own_events() {
+        let mut cache = cache_with(monitor(1));
+        cache.committed(&[], Some(42), Instant::now());
+        assert_eq!(cache.seen_seq(), Some(42));
+        cache.committed(&[], Some(10), Instant::now());
+        assert_eq!(cache.seen_seq(), Some(42), "never goes back");
+        cache.forget_all();
+        assert_eq!(cache.seen_seq(), None);
+    }
+}

@@ -1,0 +1,134 @@
+//! The folder's write: one transaction per batch of probe results. It stores
+//! the results (a duplicate is a no-op), has the domain fold the new ones
+//! (`domain::folding`), appends a `status_changed` event per transition,
+//! and saves the health the domain says to save — all or nothing. This
+//! module holds the order of the statements; the rules are the domain's.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::{DbContext, Pool, StoreError, event_log, monitors, results};
+use crate::domain::feed::RecordedTransition;
+use crate::domain::folding::{self, HealthCache};
+use crate::domain::{MonitorEvent, ProbeResult};
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Results stored for the first time (the rest were duplicates).
+    pub stored: usize,
+    pub transitions: Vec<RecordedTransition>,
+}
+
+/// Records `batch`, folding it with the health in `cache`.
+///
+/// A batch the cache knows to be unseen is stored with a plain `INSERT` (no
+/// conflict handling, a third cheaper); if one was stored after all, by
+/// another folder around a lease handover, the unique violation makes the
+/// batch run again with nothing cached, so every result is checked against
+/// the stored ones.
+pub async fn record_batch(
+    pool: &Pool,
+    batch: &[ProbeResult],
+    cache: &mut HealthCache,
+) -> Result<BatchOutcome, StoreError> {
+    if batch.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    let mut recorded = record(pool, batch, cache).await;
+    if let Err(error) = &recorded {
+        // It may hold what a transaction that did not commit folded.
+        cache.forget_all();
+        if error.is_unique_violation() {
+            recorded = record(pool, batch, cache).await;
+            if recorded.is_err() {
+                cache.forget_all();
+            }
+        }
+    }
+    recorded
+}
+
+async fn record(
+    pool: &Pool,
+    batch: &[ProbeResult],
+    cache: &mut HealthCache,
+) -> Result<BatchOutcome, StoreError> {
+    let now = Instant::now();
+    let mut client = super::connection(pool, "folding probe results").await?;
+    let tx = event_log::begin_appending(&mut client).await?;
+    // The append lock is held: nobody changes a monitor until the commit.
+    match cache.seen_seq() {
+        None => cache.start_at(event_log::latest_seq(&tx).await?),
+        Some(seen) => {
+            let (events, read_up_to) = event_log::events_after(&tx, seen, i64::MAX).await?;
+            let unsaved = cache.forget_changed(&events, read_up_to);
+            monitors::save_health(&tx, &unsaved.iter().collect::<Vec<_>>()).await?;
+        }
+    }
+
+    let unique = folding::unique_results(batch);
+    let fresh: Vec<&ProbeResult> = if cache.all_unseen(&unique) {
+        results::insert_unseen(&tx, &unique).await?;
+        unique
+    } else {
+        let new_ids: HashSet<Uuid> = results::insert_batch(&tx, batch)
+            .await?
+            .into_iter()
+            .collect();
+        unique
+            .into_iter()
+            .filter(|r| new_ids.contains(&r.job_id))
+            .collect()
+    };
+
+    let missing = cache.missing(&fresh);
+    let mut caught_up = Vec::new();
+    if !missing.is_empty() {
+        caught_up = results::newer_than_saved_health(&tx, &missing).await?;
+        cache.load(monitors::load_health(&tx, &missing).await?);
+    }
+    let folded = cache.fold(caught_up, &fresh, now);
+
+    // Every transition of the batch in one statement.
+    let events: Vec<(Uuid, i64, MonitorEvent)> = folded
+        .transitions
+        .iter()
+        .map(|t| {
+            (
+                t.monitor_id,
+                t.monitor_seq,
+                MonitorEvent::StatusChanged(t.change.clone()),
+            )
+        })
+        .collect();
+    let appended = event_log::append_many(&tx, &events).await?;
+    let saving: Vec<_> = cache.health_of(&folded.to_save).collect();
+    monitors::save_health(&tx, &saving).await?;
+    tx.commit().await.context("committing folded results")?;
+
+    cache.committed(
+        &folded.to_save,
+        appended.iter().map(|(seq, _)| *seq).max(),
+        now,
+    );
+    let transitions = folded
+        .transitions
+        .into_iter()
+        .zip(appended)
+        .map(|(t, (seq, recorded_at))| RecordedTransition {
+            seq,
+            monitor_id: t.monitor_id,
+            name: t.name,
+            tags: t.tags,
+            change: t.change,
+            recorded_at,
+        })
+        .collect();
+    Ok(BatchOutcome {
+        stored: fresh.len(),
+        transitions,
+    })
+}
