@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::json_kind;
+use crate::domain::actor::AggregateType;
 use crate::domain::audit::AuditState;
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
@@ -242,8 +243,16 @@ impl StateResponse {
 #[derive(Debug, Serialize)]
 pub struct EventResponse {
     pub seq: i64,
-    pub monitor_id: Uuid,
-    pub monitor_seq: i64,
+    /// What the event is about (`monitor`, ...), and its id.
+    pub aggregate_type: String,
+    pub aggregate_id: Uuid,
+    /// The monitor's id and per-monitor sequence, for a monitor's event.
+    pub monitor_id: Option<Uuid>,
+    pub monitor_seq: Option<i64>,
+    /// The version of the event's data schema.
+    pub schema_version: i16,
+    /// Who made the change: a token's name, `system` or `anonymous`.
+    pub actor: String,
     #[serde(rename = "type")]
     pub event_type: String,
     pub data: Value,
@@ -253,10 +262,15 @@ pub struct EventResponse {
 
 impl From<StoredEvent> for EventResponse {
     fn from(event: StoredEvent) -> Self {
+        let of_monitor = event.aggregate_type == AggregateType::Monitor.as_str();
         Self {
             seq: event.seq,
-            monitor_id: event.monitor_id,
-            monitor_seq: event.monitor_seq,
+            monitor_id: of_monitor.then_some(event.aggregate_id),
+            monitor_seq: of_monitor.then_some(event.aggregate_seq),
+            aggregate_id: event.aggregate_id,
+            aggregate_type: event.aggregate_type,
+            schema_version: event.schema_version,
+            actor: event.actor.as_str().to_owned(),
             event_type: event.event_type,
             data: event.data,
             recorded_at: event.recorded_at,

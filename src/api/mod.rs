@@ -1,5 +1,6 @@
 //! The HTTP API: routes, request parsing, responses and errors.
 
+pub mod actor;
 pub mod dto;
 pub mod error;
 pub mod events;

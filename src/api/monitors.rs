@@ -5,6 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
+use super::actor::RequestActor;
 use super::dto::{MonitorResponse, Page, ResultResponse, StateResponse, parse_changes};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
@@ -28,9 +29,10 @@ fn monitor_builder(status: StatusCode, view: &MonitorView) -> HttpResponseBuilde
 pub async fn create(
     state: web::Data<AppState>,
     body: JsonObject,
+    actor: RequestActor,
 ) -> Result<HttpResponse, ApiError> {
     let config = MonitorConfig::from_changes(parse_changes(&body.0)?)?;
-    let view = commands::register(&state.pg, config).await?;
+    let view = commands::register(&state.pg, config, &actor.0).await?;
     tracing::info!(monitor_id = %view.monitor.id, name = view.monitor.config.name.as_ref(), "monitor registered");
     let location = format!("/api/v1/monitors/{}", view.monitor.id);
     Ok(monitor_builder(StatusCode::CREATED, &view)
@@ -48,6 +50,7 @@ const BULK_MAX: usize = 1000;
 pub async fn create_many(
     state: web::Data<AppState>,
     body: JsonObject,
+    actor: RequestActor,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(unknown) = body.0.keys().find(|k| *k != "monitors") {
         return Err(ApiError::validation(
@@ -83,7 +86,7 @@ pub async fn create_many(
         let config = MonitorConfig::from_changes(changes).map_err(|e| in_item(e.into()))?;
         configs.push(config);
     }
-    let views = commands::register_many(&state.pg, configs).await?;
+    let views = commands::register_many(&state.pg, configs, &actor.0).await?;
     tracing::info!(monitors = views.len(), "monitors registered in bulk");
     let items: Vec<MonitorResponse> = views.iter().map(MonitorResponse::from).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({ "items": items })))
@@ -189,7 +192,8 @@ async fn command(
 ) -> Result<MonitorView, ApiError> {
     let id = monitor_id(raw_id)?;
     let expected_version = if_match(req)?;
-    Ok(commands::change(&state.pg, id, expected_version, decide).await?)
+    let actor = RequestActor::of(req).0;
+    Ok(commands::change(&state.pg, id, expected_version, &actor, decide).await?)
 }
 
 /// History endpoints answer for deleted monitors too, so "unknown" means the

@@ -57,6 +57,7 @@ mod tests {
             monitor_id: Uuid::nil(),
             monitor_seq: seq,
             recorded_at: datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(seq),
+            actor: crate::domain::actor::Actor::Anonymous,
             event,
         }
     }

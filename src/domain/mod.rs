@@ -1,5 +1,6 @@
 //! Pure types and rules. Nothing here knows of actix, Redis or PostgreSQL.
 
+pub mod actor;
 pub mod audit;
 pub mod check;
 pub mod config;

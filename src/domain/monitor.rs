@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::actor::Actor;
 use super::config::{FieldError, MonitorChanges, MonitorConfig};
 use super::status::Status;
 
@@ -45,6 +46,10 @@ pub struct StatusChange {
 }
 
 impl MonitorEvent {
+    /// The version of the events' data schema, stored with each event, so a
+    /// later change of shape can tell old events from new ones.
+    pub const SCHEMA_VERSION: i16 = 1;
+
     /// The name stored in the log's `type` column.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -64,6 +69,8 @@ pub struct RecordedEvent {
     pub monitor_id: Uuid,
     pub monitor_seq: i64,
     pub recorded_at: OffsetDateTime,
+    /// Who made the change.
+    pub actor: Actor,
     pub event: MonitorEvent,
 }
 
@@ -210,6 +217,7 @@ mod tests {
             monitor_id: Uuid::nil(),
             monitor_seq: seq,
             recorded_at: datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(seq),
+            actor: crate::domain::actor::Actor::Anonymous,
             event,
         }
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::{DbContext, Pool, StoreError, event_log, monitors, results};
+use crate::domain::actor::Actor;
 use crate::domain::feed::RecordedTransition;
 use crate::domain::folding::{self, HealthCache};
 use crate::domain::{MonitorEvent, ProbeResult};
@@ -104,7 +105,7 @@ async fn record(
             )
         })
         .collect();
-    let appended = event_log::append_many(&tx, &events).await?;
+    let appended = event_log::append_many(&tx, &events, &Actor::System).await?;
     let saving: Vec<_> = cache.health_of(&folded.to_save).collect();
     monitors::save_health(&tx, &saving).await?;
     tx.commit().await.context("committing folded results")?;

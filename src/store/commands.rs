@@ -6,14 +6,20 @@ use uuid::Uuid;
 
 use super::monitors::{self, MonitorView};
 use super::{DbContext, Pool, StoreError, event_log};
+use crate::domain::actor::Actor;
 use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, monitor};
 
-/// Records a new monitor; its id is time-ordered (UUIDv7).
-pub async fn register(pool: &Pool, config: MonitorConfig) -> Result<MonitorView, StoreError> {
+/// Records a new monitor, registered by `actor`; its id is time-ordered
+/// (UUIDv7).
+pub async fn register(
+    pool: &Pool,
+    config: MonitorConfig,
+    actor: &Actor,
+) -> Result<MonitorView, StoreError> {
     let mut client = super::connection(pool, "registering a monitor").await?;
     let tx = event_log::begin_appending(&mut client).await?;
     let id = Uuid::now_v7();
-    let view = record(&tx, None, id, monitor::register(config)).await?;
+    let view = record(&tx, None, id, monitor::register(config), actor).await?;
     tx.commit().await.context("committing a registration")?;
     Ok(view)
 }
@@ -22,13 +28,14 @@ pub async fn register(pool: &Pool, config: MonitorConfig) -> Result<MonitorView,
 pub async fn register_many(
     pool: &Pool,
     configs: Vec<MonitorConfig>,
+    actor: &Actor,
 ) -> Result<Vec<MonitorView>, StoreError> {
     let mut client = super::connection(pool, "registering monitors").await?;
     let tx = event_log::begin_appending(&mut client).await?;
     let mut views = Vec::with_capacity(configs.len());
     for config in configs {
         let id = Uuid::now_v7();
-        views.push(record(&tx, None, id, monitor::register(config)).await?);
+        views.push(record(&tx, None, id, monitor::register(config), actor).await?);
     }
     tx.commit().await.context("committing registrations")?;
     Ok(views)
@@ -36,11 +43,13 @@ pub async fn register_many(
 
 /// Runs `decide` against the monitor's current state and records the event it
 /// returns. `expected_version`, when given, must match the current version.
-/// No event (an idempotent command) leaves everything as it was.
+/// No event (an idempotent command) leaves everything as it was. The event
+/// names `actor` as who made it.
 pub async fn change(
     pool: &Pool,
     id: Uuid,
     expected_version: Option<i64>,
+    actor: &Actor,
     decide: impl FnOnce(&Monitor) -> Result<Option<MonitorEvent>, FieldError>,
 ) -> Result<MonitorView, StoreError> {
     let mut client = super::connection(pool, "changing a monitor").await?;
@@ -60,7 +69,7 @@ pub async fn change(
     let Some(event) = decide(&current.monitor)? else {
         return Ok(current);
     };
-    let view = record(&tx, Some(current.monitor), id, event).await?;
+    let view = record(&tx, Some(current.monitor), id, event, actor).await?;
     tx.commit().await.context("committing a change")?;
     Ok(view)
 }
@@ -70,9 +79,10 @@ async fn record(
     state: Option<Monitor>,
     id: Uuid,
     event: MonitorEvent,
+    actor: &Actor,
 ) -> Result<MonitorView, StoreError> {
     let next_seq = state.as_ref().map_or(1, |m| m.version + 1);
-    let (_, recorded) = event_log::append(tx, id, next_seq, &event).await?;
+    let (_, recorded) = event_log::append(tx, id, next_seq, &event, actor).await?;
     let monitor = Monitor::apply(state, &recorded)
         .map_err(|e| StoreError::Corrupt(format!("applying a new event: {e}")))?;
     monitors::save(tx, &monitor).await

@@ -8,6 +8,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
+use crate::domain::actor::{Actor, AggregateType};
 use crate::domain::feed::RecordedTransition;
 use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
 
@@ -23,8 +24,12 @@ const APPEND_LOCK: i64 = 0x7570_7761_7463_6802;
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub seq: i64,
-    pub monitor_id: Uuid,
-    pub monitor_seq: i64,
+    pub aggregate_type: String,
+    /// The monitor's id, for a monitor's event.
+    pub aggregate_id: Uuid,
+    pub aggregate_seq: i64,
+    pub schema_version: i16,
+    pub actor: Actor,
     pub event_type: String,
     pub data: Value,
     pub recorded_at: OffsetDateTime,
@@ -54,20 +59,30 @@ async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Appends one event as the monitor's `monitor_seq`-th.
+/// Appends one event as the monitor's `monitor_seq`-th, made by `actor`.
 pub async fn append(
     tx: &Transaction<'_>,
     monitor_id: Uuid,
     monitor_seq: i64,
     event: &MonitorEvent,
+    actor: &Actor,
 ) -> Result<(i64, RecordedEvent), StoreError> {
     let data = event_data(event)?;
     let row = tx
         .query_one(
-            "INSERT INTO events (monitor_id, monitor_seq, type, data)
-             VALUES ($1, $2, $3, $4)
+            "INSERT INTO events (aggregate_type, aggregate_id, aggregate_seq, schema_version,
+                 actor, type, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              RETURNING seq, recorded_at",
-            &[&monitor_id, &monitor_seq, &event.type_name(), &data],
+            &[
+                &AggregateType::Monitor.as_str(),
+                &monitor_id,
+                &monitor_seq,
+                &MonitorEvent::SCHEMA_VERSION,
+                &actor.as_str(),
+                &event.type_name(),
+                &data,
+            ],
         )
         .await
         .map_err(|e| {
@@ -81,16 +96,19 @@ pub async fn append(
         monitor_id,
         monitor_seq,
         recorded_at: row.get("recorded_at"),
+        actor: actor.clone(),
         event: event.clone(),
     };
     Ok((row.get("seq"), recorded))
 }
 
-/// Appends many events in one statement, in the order given; returns each
-/// one's global sequence number and recording time, in that order.
+/// Appends many monitor events by one `actor` in one statement, in the
+/// order given; returns each one's global sequence number and recording
+/// time, in that order.
 pub async fn append_many(
     tx: &Transaction<'_>,
     events: &[(Uuid, i64, MonitorEvent)],
+    actor: &Actor,
 ) -> Result<Vec<(i64, OffsetDateTime)>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -104,13 +122,22 @@ pub async fn append_many(
         .collect::<Result<_, _>>()?;
     let rows = query_prepared(
         tx,
-        "INSERT INTO events (monitor_id, monitor_seq, type, data)
-         SELECT monitor_id, monitor_seq, type, data
+        "INSERT INTO events (aggregate_type, aggregate_id, aggregate_seq, schema_version,
+             actor, type, data)
+         SELECT $5, aggregate_id, aggregate_seq, $6, $7, type, data
          FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])
-              WITH ORDINALITY AS e(monitor_id, monitor_seq, type, data, n)
+              WITH ORDINALITY AS e(aggregate_id, aggregate_seq, type, data, n)
          ORDER BY n
-         RETURNING monitor_id, monitor_seq, seq, recorded_at",
-        &[&ids, &seqs, &types, &data],
+         RETURNING aggregate_id, aggregate_seq, seq, recorded_at",
+        &[
+            &ids,
+            &seqs,
+            &types,
+            &data,
+            &AggregateType::Monitor.as_str(),
+            &MonitorEvent::SCHEMA_VERSION,
+            &actor.as_str(),
+        ],
         "appending events",
     )
     .await
@@ -126,7 +153,7 @@ pub async fn append_many(
         .iter()
         .map(|row| {
             (
-                (row.get("monitor_id"), row.get("monitor_seq")),
+                (row.get("aggregate_id"), row.get("aggregate_seq")),
                 (row.get("seq"), row.get("recorded_at")),
             )
         })
@@ -150,12 +177,19 @@ fn event_data(event: &MonitorEvent) -> Result<Value, StoreError> {
         .unwrap_or_else(|| Value::Object(Default::default())))
 }
 
-/// A row of `SELECT seq, monitor_id, monitor_seq, type, data, recorded_at`.
+/// The columns `stored_event` reads.
+const EVENT_COLUMNS: &str = "seq, aggregate_type, aggregate_id, aggregate_seq, schema_version, \
+    actor, type, data, recorded_at";
+
+/// A row of `SELECT {EVENT_COLUMNS}`.
 fn stored_event(row: &tokio_postgres::Row) -> StoredEvent {
     StoredEvent {
         seq: row.get("seq"),
-        monitor_id: row.get("monitor_id"),
-        monitor_seq: row.get("monitor_seq"),
+        aggregate_type: row.get("aggregate_type"),
+        aggregate_id: row.get("aggregate_id"),
+        aggregate_seq: row.get("aggregate_seq"),
+        schema_version: row.get("schema_version"),
+        actor: Actor::from_stored(row.get("actor")),
         event_type: row.get("type"),
         data: row.get("data"),
         recorded_at: row.get("recorded_at"),
@@ -168,9 +202,10 @@ fn to_recorded(event: &StoredEvent) -> Result<RecordedEvent, StoreError> {
         StoreError::Corrupt(format!("event {} ({}): {e}", event.seq, event.event_type))
     })?;
     Ok(RecordedEvent {
-        monitor_id: event.monitor_id,
-        monitor_seq: event.monitor_seq,
+        monitor_id: event.aggregate_id,
+        monitor_seq: event.aggregate_seq,
         recorded_at: event.recorded_at,
+        actor: event.actor.clone(),
         event: parsed,
     })
 }
@@ -187,15 +222,16 @@ pub async fn list(
     client: &impl GenericClient,
     query: EventQuery,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}
+         FROM events
+         WHERE seq > $1
+           AND ($2::uuid IS NULL OR (aggregate_type = 'monitor' AND aggregate_id = $2))
+         ORDER BY seq
+         LIMIT $3"
+    );
     let rows = client
-        .query(
-            "SELECT seq, monitor_id, monitor_seq, type, data, recorded_at
-             FROM events
-             WHERE seq > $1 AND ($2::uuid IS NULL OR monitor_id = $2)
-             ORDER BY seq
-             LIMIT $3",
-            &[&query.after_seq, &query.monitor_id, &query.limit],
-        )
+        .query(&sql, &[&query.after_seq, &query.monitor_id, &query.limit])
         .await
         .context("reading the event log")?;
     Ok(rows.iter().map(stored_event).collect())
@@ -208,7 +244,8 @@ pub async fn has_monitor(
 ) -> Result<bool, StoreError> {
     let row = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE monitor_id = $1)",
+            "SELECT EXISTS (SELECT 1 FROM events
+             WHERE aggregate_type = 'monitor' AND aggregate_id = $1)",
             &[&monitor_id],
         )
         .await
@@ -242,8 +279,9 @@ pub async fn latest_seq(client: &impl GenericClient) -> Result<i64, StoreError> 
     Ok(row.get(0))
 }
 
-/// Up to `limit` events after `after_seq` as (their monitor, whether it is a
-/// status change), oldest first, and the sequence number read up to.
+/// Of up to `limit` events after `after_seq`, those of monitors as (the
+/// monitor, whether it is a status change), oldest first, and the sequence
+/// number read up to.
 pub async fn events_after(
     client: &impl GenericClient,
     after_seq: i64,
@@ -251,7 +289,7 @@ pub async fn events_after(
 ) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
     let rows = query_prepared(
         client,
-        "SELECT seq, monitor_id, type = 'status_changed'
+        "SELECT seq, aggregate_id, type = 'status_changed', aggregate_type = 'monitor'
          FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         &[&after_seq, &limit],
         "reading monitor changes from the event log",
@@ -259,7 +297,10 @@ pub async fn events_after(
     .await?;
     let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
     Ok((
-        rows.iter().map(|row| (row.get(1), row.get(2))).collect(),
+        rows.iter()
+            .filter(|row| row.get::<_, bool>(3))
+            .map(|row| (row.get(1), row.get(2)))
+            .collect(),
         read_up_to,
     ))
 }
@@ -293,10 +334,10 @@ pub async fn transitions_after(
 ) -> Result<Vec<RecordedTransition>, StoreError> {
     let rows = client
         .query(
-            "SELECT e.seq, e.monitor_id, e.data, e.recorded_at, m.name, m.tags
-             FROM events e JOIN monitors m ON m.id = e.monitor_id
-             WHERE e.type = 'status_changed' AND e.seq > $1
-               AND (cardinality($2::uuid[]) = 0 OR e.monitor_id = ANY($2))
+            "SELECT e.seq, e.aggregate_id, e.data, e.recorded_at, m.name, m.tags
+             FROM events e JOIN monitors m ON m.id = e.aggregate_id
+             WHERE e.aggregate_type = 'monitor' AND e.type = 'status_changed' AND e.seq > $1
+               AND (cardinality($2::uuid[]) = 0 OR e.aggregate_id = ANY($2))
                AND m.tags @> $3::text[]
              ORDER BY e.seq
              LIMIT $4",
@@ -311,7 +352,7 @@ pub async fn transitions_after(
                 .map_err(|e| StoreError::Corrupt(format!("event {seq} (status_changed): {e}")))?;
             Ok(RecordedTransition {
                 seq,
-                monitor_id: row.get("monitor_id"),
+                monitor_id: row.get("aggregate_id"),
                 name: row.get("name"),
                 tags: row.get("tags"),
                 change,
@@ -339,15 +380,19 @@ pub async fn scan_by_monitor(
     scan: MonitorScan,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let (after_id, after_seq) = scan.after.unzip();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}
+         FROM events
+         WHERE aggregate_type = 'monitor'
+           AND ($1::uuid IS NULL OR (aggregate_id, aggregate_seq) > ($1, $2::bigint))
+           AND ($3::uuid IS NULL OR aggregate_id = $3)
+           AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+         ORDER BY aggregate_id, aggregate_seq
+         LIMIT $5"
+    );
     let rows = client
         .query(
-            "SELECT seq, monitor_id, monitor_seq, type, data, recorded_at
-             FROM events
-             WHERE ($1::uuid IS NULL OR (monitor_id, monitor_seq) > ($1, $2::bigint))
-               AND ($3::uuid IS NULL OR monitor_id = $3)
-               AND ($4::timestamptz IS NULL OR recorded_at <= $4)
-             ORDER BY monitor_id, monitor_seq
-             LIMIT $5",
+            &sql,
             &[
                 &after_id,
                 &after_seq,
@@ -388,7 +433,8 @@ pub async fn projection_without_events(
     let rows = client
         .query(
             "SELECT id FROM monitors m
-             WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.monitor_id = m.id)
+             WHERE NOT EXISTS (SELECT 1 FROM events e
+                               WHERE e.aggregate_type = 'monitor' AND e.aggregate_id = m.id)
              ORDER BY id",
             &[],
         )

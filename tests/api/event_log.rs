@@ -117,3 +117,93 @@ async fn the_projection_equals_a_replay_of_the_log() {
         .unwrap();
     assert_eq!(stored.monitor, replayed);
 }
+
+#[actix_web::test]
+async fn events_name_their_aggregate_schema_version_and_actor() {
+    let app = crate::helpers::spawn_pipeline(&[]).await;
+    let target = crate::target::Target::start();
+    let monitor = app
+        .create_monitor(
+            json!({"name": "audited", "url": target.url("/health"), "interval_seconds": 1}),
+        )
+        .await;
+    let id = monitor["id"].as_str().unwrap();
+    let events = crate::helpers::wait_for(
+        "the monitor's first transition",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (_, page) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
+            (page["items"].as_array()?.len() >= 2).then_some(page)
+        },
+    )
+    .await;
+    let items = events["items"].as_array().unwrap();
+    assert_eq!(items[0]["type"], "monitor_registered");
+    assert_eq!(items[0]["actor"], "anonymous", "an API command, auth off");
+    assert_eq!(items[1]["type"], "status_changed");
+    assert_eq!(items[1]["actor"], "system", "the pipeline's");
+    for event in items {
+        assert_eq!(event["aggregate_type"], "monitor", "{event}");
+        assert_eq!(event["aggregate_id"], id, "{event}");
+        assert_eq!(event["monitor_id"], id, "{event}");
+        assert_eq!(event["schema_version"], 1, "{event}");
+    }
+}
+
+/// The migration that added actors filled in the events recorded before.
+#[actix_web::test]
+async fn the_actor_migration_fills_existing_events() {
+    let db_name = format!("upwatch_test_{}", Uuid::new_v4().simple());
+    let _guard = crate::helpers::DatabaseGuard(db_name.clone());
+    let maintenance = crate::helpers::connect("postgres").await;
+    maintenance
+        .batch_execute(&format!("CREATE DATABASE \"{db_name}\""))
+        .await
+        .unwrap();
+    let db = crate::helpers::connect(&db_name).await;
+    for migration in [
+        include_str!("../../migrations/V1__event_log_and_monitors.sql"),
+        include_str!("../../migrations/V2__probe_results.sql"),
+        include_str!("../../migrations/V3__monitor_health_state.sql"),
+        include_str!("../../migrations/V4__daily_result_partitions.sql"),
+        include_str!("../../migrations/V5__results_keyed_by_monitor_tick.sql"),
+        include_str!("../../migrations/V6__monitor_check_as_one_value.sql"),
+    ] {
+        db.batch_execute(migration).await.unwrap();
+    }
+    let id = Uuid::now_v7();
+    db.execute(
+        "INSERT INTO events (monitor_id, monitor_seq, type, data) VALUES
+            ($1, 1, 'monitor_registered', '{}'), ($1, 2, 'status_changed', '{}')",
+        &[&id],
+    )
+    .await
+    .unwrap();
+
+    db.batch_execute(include_str!(
+        "../../migrations/V7__events_of_any_aggregate_with_an_actor.sql"
+    ))
+    .await
+    .unwrap();
+    let rows = db
+        .query(
+            "SELECT aggregate_type, aggregate_id, aggregate_seq, schema_version, actor
+             FROM events ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let read: Vec<(String, Uuid, i64, i16, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("monitor".into(), id, 1, 1, "anonymous".into()),
+            ("monitor".into(), id, 2, 1, "system".into()),
+        ]
+    );
+    let refused = db.batch_execute("UPDATE events SET actor = 'forged'").await;
+    assert!(refused.is_err(), "append-only again after the backfill");
+}

@@ -345,7 +345,7 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
 
     let transitions: Vec<(Uuid, String)> = db
         .query(
-            "SELECT monitor_id, data->>'to' FROM events WHERE type = 'status_changed' ORDER BY seq",
+            "SELECT aggregate_id, data->>'to' FROM events WHERE type = 'status_changed' ORDER BY seq",
             &[],
         )
         .await
@@ -367,7 +367,7 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     // across the folder that died holding its count.
     let decided: Value = db
         .query_one(
-            "SELECT data FROM events WHERE monitor_id = $1 AND type = 'status_changed' AND data->>'to' = 'down'",
+            "SELECT data FROM events WHERE aggregate_id = $1 AND type = 'status_changed' AND data->>'to' = 'down'",
             &[&counting_id],
         )
         .await

@@ -323,7 +323,7 @@ async fn status_changes_to(
     db.query(
         "SELECT r.scheduled_at FROM events e
          JOIN probe_results r ON r.job_id = (e.data->>'job_id')::uuid
-         WHERE e.monitor_id = $1 AND e.type = 'status_changed' AND e.data->>'to' = $2
+         WHERE e.aggregate_id = $1 AND e.type = 'status_changed' AND e.data->>'to' = $2
          ORDER BY e.seq",
         &[&id, &to],
     )
