@@ -25,84 +25,178 @@ impl SettingError {
     }
 }
 
-/// Every setting: its key in the TOML file; the variable is `UPWATCH_` + upper case.
-const KEYS: [&str; 16] = [
-    "database_url",
-    "redis_url",
-    "bind",
-    "key_prefix",
-    "roles",
-    "startup_timeout_seconds",
-    "db_pool_size",
-    "redis_pool_size",
-    "worker_concurrency",
-    "worker_threads",
-    "partitions",
-    "reclaim_after_ms",
-    "instance",
-    "feed_buffer",
-    "lease_seconds",
-    "results_retention_days",
-];
-
 pub const CONFIG_FILE_VARIABLE: &str = "UPWATCH_CONFIG";
 
-fn variable_name(key: &str) -> String {
+/// The environment variable of a setting's key.
+pub fn variable_name(key: &str) -> String {
     format!("UPWATCH_{}", key.to_ascii_uppercase())
 }
 
-#[derive(Clone)]
-pub struct Settings {
-    pub database: DatabaseSettings,
-    pub redis_url: RedisUrl,
-    pub bind: BindAddress,
-    pub key_prefix: KeyPrefix,
-    pub roles: Roles,
-    /// How long start-up keeps retrying PostgreSQL and Redis before giving up.
-    pub startup_timeout: Duration,
-    pub db_pool_size: usize,
-    pub redis_pool_size: usize,
-    /// How many probes one worker runs at once.
-    pub worker_concurrency: usize,
-    /// Threads a worker runs its probes on (default: one per CPU).
-    pub worker_threads: usize,
-    /// How many results streams (and, later, lease partitions) monitors hash into.
-    pub partitions: u16,
-    /// How long a job may sit unacknowledged before another worker takes it over.
-    pub reclaim_after: Duration,
-    /// This process's name in the consumer groups: stable across restarts, so
-    /// a restarted process first finishes what it had taken.
-    pub instance: InstanceName,
-    /// How many live transitions a WebSocket client may fall behind before it
-    /// is dropped.
-    pub feed_buffer: usize,
-    /// How long a scheduler's or folder's partition lease lasts unrenewed.
-    pub lease: Duration,
-    /// Whole days of probe results kept; older days are dropped.
-    pub results_retention_days: u16,
+/// A setting's default: a value, or one worked out at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    Value(&'static str),
+    /// Worked out by the setting's parser when nothing is given; described.
+    Computed(&'static str),
 }
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("database", &self.database)
-            .field("redis_url", &self.redis_url)
-            .field("bind", &self.bind)
-            .field("key_prefix", &self.key_prefix)
-            .field("roles", &self.roles)
-            .field("startup_timeout", &self.startup_timeout)
-            .field("db_pool_size", &self.db_pool_size)
-            .field("redis_pool_size", &self.redis_pool_size)
-            .field("worker_concurrency", &self.worker_concurrency)
-            .field("worker_threads", &self.worker_threads)
-            .field("partitions", &self.partitions)
-            .field("reclaim_after", &self.reclaim_after)
-            .field("instance", &self.instance)
-            .field("feed_buffer", &self.feed_buffer)
-            .field("lease", &self.lease)
-            .field("results_retention_days", &self.results_retention_days)
-            .finish()
+/// One setting as the operator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The TOML key; the variable is `UPWATCH_` + upper case.
+    pub key: &'static str,
+    pub default: DefaultValue,
+    pub description: &'static str,
+}
+
+impl Setting {
+    pub fn variable(&self) -> String {
+        variable_name(self.key)
     }
+}
+
+/// A parser: the variable's name (for errors) and its raw value, or `None`
+/// for a setting with a computed default that was not given.
+type Parse<T> = fn(&str, Option<&str>) -> Result<T, SettingError>;
+
+/// Declares every setting once: the `Settings` field, its key, default,
+/// parser and description. The environment, the TOML keys, `Debug` and the
+/// README's table (`markdown_table`) all come from this list.
+macro_rules! settings {
+    ($(
+        $(#[$doc:meta])*
+        $field:ident: $ty:ty = $key:literal, $default:expr, $parse:expr, $description:literal;
+    )*) => {
+        #[derive(Clone)]
+        pub struct Settings {
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+
+        /// Every setting, in the README's order.
+        pub const SETTINGS: &[Setting] = &[
+            $( Setting { key: $key, default: $default, description: $description }, )*
+        ];
+
+        impl Settings {
+            /// Parses every setting from `raw` (key → the value given, if any).
+            fn parse_each(
+                raw: &dyn Fn(&str) -> Result<Option<String>, SettingError>,
+            ) -> Result<Self, SettingError> {
+                Ok(Self {
+                    $( $field: {
+                        let parse: Parse<$ty> = $parse;
+                        let given = raw($key)?;
+                        let value = match (given.as_deref(), $default) {
+                            (Some(value), _) => Some(value),
+                            (None, DefaultValue::Value(default)) => Some(default),
+                            (None, DefaultValue::Computed(_)) => None,
+                        };
+                        parse(&variable_name($key), value)?
+                    }, )*
+                })
+            }
+        }
+
+        impl fmt::Debug for Settings {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct("Settings")
+                    $( .field(stringify!($field), &self.$field) )*
+                    .finish()
+            }
+        }
+    };
+}
+
+settings! {
+    database: DatabaseSettings = "database_url",
+        DefaultValue::Value("postgres://postgres@127.0.0.1:5432/upwatch"),
+        |_, raw| DatabaseSettings::parse(raw.unwrap_or_default()),
+        "PostgreSQL; the database is created when missing";
+    redis_url: RedisUrl = "redis_url", DefaultValue::Value("redis://127.0.0.1:6379"),
+        |_, raw| RedisUrl::parse(raw.unwrap_or_default()),
+        "Redis";
+    bind: BindAddress = "bind", DefaultValue::Value("127.0.0.1:8080"),
+        |_, raw| BindAddress::parse(raw.unwrap_or_default()),
+        "where the API listens (`host:port`)";
+    key_prefix: KeyPrefix = "key_prefix", DefaultValue::Value("upwatch"),
+        |_, raw| KeyPrefix::parse(raw.unwrap_or_default()),
+        "every Redis key starts with it";
+    roles: Roles = "roles", DefaultValue::Value("all"),
+        |variable, raw| Roles::parse(raw.unwrap_or_default()).map_err(|m| SettingError::new(variable, m)),
+        "the roles this process runs, comma-separated (same as `--roles`)";
+    /// How long start-up keeps retrying PostgreSQL and Redis before giving up.
+    startup_timeout: Duration = "startup_timeout_seconds", DefaultValue::Value("30"),
+        |variable, raw| number(variable, raw, 0, 3600).map(Duration::from_secs),
+        "how long start-up retries PostgreSQL and Redis before exiting 1 (0–3600)";
+    db_pool_size: usize = "db_pool_size", DefaultValue::Value("16"),
+        |variable, raw| number(variable, raw, 1, 1000),
+        "PostgreSQL connections in the pool (1–1000)";
+    redis_pool_size: usize = "redis_pool_size", DefaultValue::Value("16"),
+        |variable, raw| number(variable, raw, 1, 1000),
+        "Redis connections in the pool (1–1000)";
+    /// How many probes one worker runs at once.
+    worker_concurrency: usize = "worker_concurrency", DefaultValue::Value("512"),
+        |variable, raw| number(variable, raw, 1, 100_000),
+        "probes one worker runs at once (1–100000)";
+    /// Threads a worker runs its probes on.
+    worker_threads: usize = "worker_threads", DefaultValue::Computed("one per CPU"),
+        |variable, raw| match raw {
+            Some(raw) => number(variable, Some(raw), 1, 1024),
+            None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
+        },
+        "threads the worker runs its probes on (1–1024)";
+    /// How many partitions monitors hash into: results streams and leases.
+    partitions: u16 = "partitions", DefaultValue::Value("64"),
+        |variable, raw| number(variable, raw, 1, 1024),
+        "partitions monitors hash into: results streams and scheduler/folder leases (1–1024); keep it equal across a deployment";
+    /// How long a job may sit unacknowledged before another worker takes it over.
+    reclaim_after: Duration = "reclaim_after_ms", DefaultValue::Value("65000"),
+        // The longest job timeout (60 s) plus a margin: a live worker never
+        // holds a job that long, so only the jobs of dead workers are taken.
+        |variable, raw| number(variable, raw, 100, 3_600_000).map(Duration::from_millis),
+        "how long a job may stay unacknowledged before another worker takes it over; at least the longest probe timeout (100–3600000)";
+    /// This process's name in the consumer groups and leases: stable across
+    /// restarts, so a restarted process first finishes what it had taken and
+    /// takes its own leases back at once.
+    instance: InstanceName = "instance", DefaultValue::Computed("the host name"),
+        |_, raw| match raw {
+            Some(raw) => InstanceName::parse(raw),
+            None => Ok(InstanceName::from_hostname()),
+        },
+        "this process's name in the Redis groups and leases; a restarted process of the same name first finishes the jobs it had taken and takes its leases back at once. Processes sharing a key prefix need distinct names";
+    /// How many live transitions a WebSocket client may fall behind before it
+    /// is dropped.
+    feed_buffer: usize = "feed_buffer", DefaultValue::Value("10000"),
+        |variable, raw| number(variable, raw, 10, 1_000_000),
+        "live transitions a WebSocket client may fall behind before it is closed as too slow (10–1000000)";
+    /// How long a scheduler's or folder's partition lease lasts unrenewed.
+    lease: Duration = "lease_seconds", DefaultValue::Value("10"),
+        |variable, raw| number(variable, raw, 1, 300).map(Duration::from_secs),
+        "how long a scheduler's or folder's partition lease lasts unrenewed (1–300)";
+    /// Whole days of probe results kept; older days are dropped.
+    results_retention_days: u16 = "results_retention_days", DefaultValue::Value("30"),
+        |variable, raw| number(variable, raw, 1, 3650),
+        "whole days of probe results kept (1–3650); the event log is never dropped";
+}
+
+/// The README's table of settings: every declared one, then the file's own.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| variable | default | meaning |\n|---|---|---|\n");
+    for setting in SETTINGS {
+        let default = match setting.default {
+            DefaultValue::Value(value) => format!("`{value}`"),
+            DefaultValue::Computed(text) => text.to_owned(),
+        };
+        table.push_str(&format!(
+            "| `{}` | {default} | {} |\n",
+            setting.variable(),
+            setting.description
+        ));
+    }
+    table.push_str(&format!(
+        "| `{CONFIG_FILE_VARIABLE}` | none | path of the optional TOML file |\n"
+    ));
+    table
 }
 
 impl Settings {
@@ -127,79 +221,33 @@ impl Settings {
             }
             file.get(key).map(|v| file_value(key, v)).transpose()
         };
-        let parsed = |key: &str, default: &str| -> Result<String, SettingError> {
-            Ok(raw(key)?.unwrap_or_else(|| default.to_owned()))
-        };
-
-        let database = DatabaseSettings::parse(&parsed(
-            "database_url",
-            "postgres://postgres@127.0.0.1:5432/upwatch",
-        )?)?;
-        let redis_url = RedisUrl::parse(&parsed("redis_url", "redis://127.0.0.1:6379")?)?;
-        let bind = BindAddress::parse(&parsed("bind", "127.0.0.1:8080")?)?;
-        let key_prefix = KeyPrefix::parse(&parsed("key_prefix", "upwatch")?)?;
-        let roles = match roles_override {
-            Some(flag) => Roles::parse(flag).map_err(|m| SettingError::new("--roles", m))?,
-            None => Roles::parse(&parsed("roles", "all")?)
-                .map_err(|m| SettingError::new("UPWATCH_ROLES", m))?,
-        };
-        let integer = |key: &str, default: &str, min: u64, max: u64| -> Result<u64, SettingError> {
-            parse_integer(key, &parsed(key, default)?, min, max)
-        };
-        let startup_timeout =
-            Duration::from_secs(integer("startup_timeout_seconds", "30", 0, 3600)?);
-        let db_pool_size = narrow("db_pool_size", integer("db_pool_size", "16", 1, 1000)?)?;
-        let redis_pool_size = narrow(
-            "redis_pool_size",
-            integer("redis_pool_size", "16", 1, 1000)?,
-        )?;
-        let worker_concurrency = narrow(
-            "worker_concurrency",
-            integer("worker_concurrency", "512", 1, 100_000)?,
-        )?;
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let worker_threads = narrow(
-            "worker_threads",
-            integer("worker_threads", &cpus.to_string(), 1, 1024)?,
-        )?;
-        let partitions = narrow("partitions", integer("partitions", "64", 1, 1024)?)?;
-        // The longest job timeout (60 s) plus a margin: a live worker never
-        // holds a job that long, so only the jobs of dead workers are taken.
-        let reclaim_after =
-            Duration::from_millis(integer("reclaim_after_ms", "65000", 100, 3_600_000)?);
-        let feed_buffer = narrow(
-            "feed_buffer",
-            integer("feed_buffer", "10000", 10, 1_000_000)?,
-        )?;
-        let lease = Duration::from_secs(integer("lease_seconds", "10", 1, 300)?);
-        let results_retention_days = narrow(
-            "results_retention_days",
-            integer("results_retention_days", "30", 1, 3650)?,
-        )?;
-        let instance = match raw("instance")? {
-            Some(name) => InstanceName::parse(&name)?,
-            None => InstanceName::from_hostname(),
-        };
-
-        Ok(Self {
-            database,
-            redis_url,
-            bind,
-            key_prefix,
-            roles,
-            startup_timeout,
-            db_pool_size,
-            redis_pool_size,
-            worker_concurrency,
-            worker_threads,
-            partitions,
-            reclaim_after,
-            instance,
-            feed_buffer,
-            lease,
-            results_retention_days,
-        })
+        let mut settings = Self::parse_each(&raw)?;
+        if let Some(flag) = roles_override {
+            settings.roles = Roles::parse(flag).map_err(|m| SettingError::new("--roles", m))?;
+        }
+        Ok(settings)
     }
+}
+
+/// A whole number within `min..=max`, in the type it is used as.
+fn number<T: TryFrom<u64>>(
+    variable: &str,
+    raw: Option<&str>,
+    min: u64,
+    max: u64,
+) -> Result<T, SettingError> {
+    let raw = raw.unwrap_or_default();
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| {
+            SettingError::new(
+                variable,
+                format!("must be a whole number from {min} to {max}, got `{raw}`"),
+            )
+        })
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, SettingError> {
@@ -216,13 +264,15 @@ fn read_file(path: &Path) -> Result<toml::Table, SettingError> {
             format!("{} is not valid TOML: {reason}", path.display()),
         )
     })?;
-    if let Some(unknown) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+    let known = |key: &str| SETTINGS.iter().any(|s| s.key == key);
+    if let Some(unknown) = table.keys().find(|k| !known(k)) {
+        let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
         return Err(SettingError::new(
             CONFIG_FILE_VARIABLE,
             format!(
                 "{} has an unknown setting `{unknown}` (known: {})",
                 path.display(),
-                KEYS.join(", ")
+                keys.join(", ")
             ),
         ));
     }
@@ -248,24 +298,6 @@ fn file_value(key: &str, value: &toml::Value) -> Result<String, SettingError> {
             format!("expected a string or integer in the file, got {other}"),
         )),
     }
-}
-
-/// A value already checked against its range, in the type it is used as.
-fn narrow<T: TryFrom<u64>>(key: &str, value: u64) -> Result<T, SettingError> {
-    T::try_from(value).map_err(|_| SettingError::new(&variable_name(key), "too large"))
-}
-
-fn parse_integer(key: &str, raw: &str, min: u64, max: u64) -> Result<u64, SettingError> {
-    raw.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .ok_or_else(|| {
-            SettingError::new(
-                &variable_name(key),
-                format!("must be a whole number from {min} to {max}, got `{raw}`"),
-            )
-        })
 }
 
 /// Where PostgreSQL is. The password never appears in logs or `Debug`.
@@ -605,6 +637,13 @@ mod tests {
             ("UPWATCH_LEASE_SECONDS", "0"),
             ("UPWATCH_RESULTS_RETENTION_DAYS", "0"),
         ];
+        for setting in SETTINGS {
+            let variable = setting.variable();
+            assert!(
+                cases.iter().any(|(v, _)| *v == variable),
+                "no bad value of {variable} is tried"
+            );
+        }
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).unwrap_err();
             assert_eq!(error.setting, variable, "{value}: {error}");
@@ -673,5 +712,20 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_declared_settings() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's settings table differs from the declared settings; it should read:\n{table}"
+        );
+        let listed = readme
+            .lines()
+            .filter(|line| line.starts_with("| `UPWATCH_"))
+            .count();
+        assert_eq!(listed, SETTINGS.len() + 1, "no other settings are listed");
     }
 }
