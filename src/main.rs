@@ -11,7 +11,7 @@ use upwatch::replay::ReplayOptions;
 use upwatch::startup::{self, Application};
 use upwatch::telemetry;
 
-// glibc's malloc was a third of the pipeline's CPU in profiles (see BENCHMARKS.md).
+// glibc's malloc showed large in the pipeline's profiles (see BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -33,7 +33,7 @@ enum Command {
     },
     /// Apply database migrations, then exit.
     Migrate,
-    /// Fold the event log and print each monitor's rebuilt state as JSON lines.
+    /// Replay the event log and print each monitor's rebuilt state as JSON lines.
     Replay {
         /// Only this monitor (its id).
         #[arg(long)]

@@ -1,4 +1,4 @@
-//! `upwatch replay`: folds the event log, one monitor after another, with the
+//! `upwatch replay`: replays the event log, one monitor after another, with the
 //! same domain code as everything else, and optionally checks the projection
 //! against it. The log is read in pages, so its size does not matter.
 

@@ -15,7 +15,7 @@ pub struct AuditState {
 }
 
 impl AuditState {
-    /// Folds one recorded event into the state before it (`None` before the first).
+    /// Applies one recorded event to the state before it (`None` before the first).
     pub fn apply(state: Option<Self>, recorded: &RecordedEvent) -> Result<Self, ApplyError> {
         let (monitor, status, status_since) = match state {
             Some(s) => (Some(s.monitor), s.status, s.status_since),

@@ -140,7 +140,7 @@ impl Monitor {
         MonitorEvent::MonitorDeleted {}
     }
 
-    /// Folds one recorded event into the state before it (`None` before the
+    /// Applies one recorded event to the state before it (`None` before the
     /// first event). Pure: the same events always give the same monitor.
     pub fn apply(state: Option<Self>, recorded: &RecordedEvent) -> Result<Self, ApplyError> {
         let expected = state.as_ref().map_or(1, |m| m.version + 1);

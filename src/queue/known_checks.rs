@@ -1,7 +1,8 @@
 //! The checks of jobs read off the stream, parsed once per monitor: a
 //! monitor's check comes back with every tick and rarely changes, and
-//! parsing it (the URL's host normalisation included) was a few percent of a
-//! worker's CPU. Kind-blind: a check is remembered as the JSON it came in.
+//! parsing it (the URL's host normalisation included) showed in the worker's
+//! profile (BENCHMARKS.md). Kind-blind: a check is remembered as the JSON it
+//! came in.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};

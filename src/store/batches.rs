@@ -26,7 +26,7 @@ pub struct BatchOutcome {
 /// Records `batch`, folding it with the health in `cache`.
 ///
 /// A batch the cache knows to be unseen is stored with a plain `INSERT` (no
-/// conflict handling, a third cheaper); if one was stored after all, by
+/// conflict handling: cheaper, see BENCHMARKS.md); if one was stored after all, by
 /// another folder around a lease handover, the unique violation makes the
 /// batch run again with nothing cached, so every result is checked against
 /// the stored ones.

@@ -21,8 +21,7 @@ const WAIT_FOR_JOBS: Duration = Duration::from_millis(200);
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
 /// How long the first job of a batch waits for company. Every millisecond of
-/// it is schedule lag: 20 ms filled entries better but saved no measurable
-/// CPU, and added 10 ms to the lag's median.
+/// it is schedule lag (longer lingers measured: BENCHMARKS.md).
 const LINGER: Duration = Duration::from_millis(5);
 /// About how many entries the jobs stream keeps (each holds up to
 /// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
