@@ -136,7 +136,8 @@ fn integer(field: &'static str, value: &Value) -> Result<i64, ApiError> {
 pub struct ConfigResponse {
     pub name: String,
     pub url: String,
-    pub method: &'static str,
+    /// HTTP checks only.
+    pub method: Option<&'static str>,
     pub interval_seconds: u32,
     pub timeout_ms: u32,
     pub expected_status: Option<Vec<u16>>,
@@ -151,7 +152,7 @@ impl From<&MonitorConfig> for ConfigResponse {
         Self {
             name: c.name.as_ref().to_owned(),
             url: check.url.as_ref().to_owned(),
-            method: check.method.unwrap_or_default().as_str(),
+            method: check.method.map(HttpMethod::as_str),
             interval_seconds: c.interval_seconds.get(),
             timeout_ms: c.timeout_ms.get(),
             expected_status: check.expected_status.as_ref().map(|s| s.codes().to_vec()),

@@ -47,7 +47,8 @@ pub struct MonitorConfig {
 struct ConfigRecord {
     name: MonitorName,
     url: MonitorUrl,
-    method: HttpMethod,
+    /// HTTP checks only.
+    method: Option<HttpMethod>,
     interval_seconds: IntervalSeconds,
     timeout_ms: TimeoutMs,
     expected_status: Option<ExpectedStatuses>,
@@ -63,7 +64,7 @@ impl TryFrom<ConfigRecord> for MonitorConfig {
             name: record.name,
             check: Check::parse(CheckFields {
                 url: record.url,
-                method: Some(record.method),
+                method: record.method,
                 expected_status: record.expected_status,
             })?,
             interval_seconds: record.interval_seconds,
@@ -81,7 +82,7 @@ impl From<MonitorConfig> for ConfigRecord {
         Self {
             name: config.name,
             url: check.url,
-            method: check.method.unwrap_or_default(),
+            method: check.method,
             interval_seconds: config.interval_seconds,
             timeout_ms: config.timeout_ms,
             expected_status: check.expected_status,

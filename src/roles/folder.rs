@@ -1,8 +1,8 @@
 //! The folder: a supervised actor that folds batches of probe results into
 //! monitor health (one PostgreSQL transaction per batch, see
-//! `store::folding`), fed by a reader on the results streams. Results are
-//! acknowledged in Redis only after the commit; transitions are then appended
-//! to the transitions stream for the live feed.
+//! `store::batches`), fed by `FolderRole`, the step that reads the results
+//! streams. Results are acknowledged in Redis only after the commit;
+//! transitions are then appended to the transitions stream for the live feed.
 
 use std::time::{Duration, Instant};
 
@@ -135,7 +135,8 @@ pub struct FolderRole {
     streams: Vec<String>,
     /// After a failed fold, what this folder already read is read again first.
     from: ReadFrom,
-    last_reclaim: Instant,
+    /// When a step next reclaims what a dead folder left instead of reading.
+    next_reclaim: Instant,
     /// When the last read returned, if it did not fill a batch.
     gathering_since: Option<Instant>,
 }
@@ -163,7 +164,7 @@ impl FolderRole {
             shutdown,
             streams: Vec::new(),
             from: ReadFrom::OwnPending,
-            last_reclaim: Instant::now(),
+            next_reclaim: Instant::now(),
             gathering_since: None,
         }
     }
@@ -186,7 +187,7 @@ impl FolderRole {
             tracing::error!("the folder actor is gone");
         }
         self.from = ReadFrom::OwnPending;
-        self.last_reclaim = Instant::now() - RECLAIM_EVERY;
+        self.next_reclaim = Instant::now();
     }
 }
 
@@ -217,7 +218,7 @@ impl Step for FolderRole {
                 return Ok(Outcome::Sleep(wait));
             }
         }
-        let reclaim = self.last_reclaim.elapsed() >= RECLAIM_EVERY;
+        let reclaim = Instant::now() >= self.next_reclaim;
         let (streams, consumer, from) = (&self.streams, &self.config.consumer, self.from);
         let read = on_redis(&self.redis, async |connection| {
             if reclaim {
@@ -236,7 +237,7 @@ impl Step for FolderRole {
         });
         let entries = read.await.map_err(StepError::queue)?;
         if reclaim {
-            self.last_reclaim = Instant::now();
+            self.next_reclaim = Instant::now() + RECLAIM_EVERY;
         }
         if entries.is_empty() {
             if !reclaim {

@@ -144,6 +144,19 @@ async fn step_until_worked(role: &mut impl Step) -> usize {
     panic!("ten steps did no work");
 }
 
+/// A worker to drive by hand; it reclaims any entry left unacknowledged.
+fn stepped_worker(app: &TestApp) -> Worker {
+    let config = WorkerConfig {
+        consumer: "stepped-worker".into(),
+        concurrency: 4,
+        partitions: app.settings.partitions,
+        reclaim_after: Duration::ZERO,
+        threads: 1,
+    };
+    let (pool, keys) = redis(app);
+    Worker::new(pool, keys, Prober::new().unwrap(), config)
+}
+
 /// A folder role holding every partition, as the only folder would.
 fn folder_role(app: &TestApp) -> FolderRole {
     let all = (0..app.settings.partitions).collect();
@@ -171,14 +184,7 @@ async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
     leave_pending(&pool, &keys, &job, 1).await;
 
     // Driven step by step: the worker's first step reclaims what was left.
-    let config = WorkerConfig {
-        consumer: "stepped-worker".into(),
-        concurrency: 4,
-        partitions: app.settings.partitions,
-        reclaim_after: Duration::ZERO,
-        threads: 1,
-    };
-    let mut worker = Worker::new(pool.clone(), keys.clone(), Prober::new().unwrap(), config);
+    let mut worker = stepped_worker(&app);
     worker.prepare().await.unwrap();
     assert_eq!(worker.step().await.unwrap(), Outcome::Worked(1));
     // Stopping lets the probe finish, publishes its result, acks its entry.
@@ -199,29 +205,35 @@ async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
 
 #[actix_web::test]
 async fn a_job_delivered_more_than_three_times_is_recorded_as_down() {
-    let app = spawn_roles("api,folder", &[("UPWATCH_RECLAIM_AFTER_MS", "500".into())]).await;
+    let app = spawn_roles("api", &[]).await;
     let target = Target::start();
     let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
     let (pool, keys) = redis(&app);
     let job = job_now(&id, &spec);
     leave_pending(&pool, &keys, &job, 3).await;
 
-    start_roles(&app, "worker").await;
-    let result = wait_for("the abandoned job's result", PATIENCE, || async {
-        results(&app, &id).await.into_iter().next()
-    })
-    .await;
-    assert_eq!(result["job_id"], job.job_id.to_string());
-    assert_eq!(result["status"], "down");
+    let mut worker = stepped_worker(&app);
+    worker.prepare().await.unwrap();
     assert_eq!(
-        result["error"],
+        worker.step().await.unwrap(),
+        Outcome::Worked(1),
+        "reclaimed"
+    );
+    worker.stop().await;
+    assert_eq!(pending_jobs(&pool, &keys).await, 0, "acknowledged");
+    assert_eq!(target.hits(), 0, "a job given up on is not probed again");
+
+    let mut folder = folder_role(&app);
+    folder.prepare().await.unwrap();
+    step_until_worked(&mut folder).await;
+    let stored = results(&app, &id).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["job_id"], job.job_id.to_string());
+    assert_eq!(stored[0]["status"], "down");
+    assert_eq!(
+        stored[0]["error"],
         "abandoned: delivered 4 times without a result"
     );
-    assert_eq!(target.hits(), 0, "a job given up on is not probed again");
-    wait_for("the job to be acknowledged", PATIENCE, || async {
-        (pending_jobs(&pool, &keys).await == 0).then_some(())
-    })
-    .await;
 }
 
 #[actix_web::test]
@@ -264,7 +276,7 @@ async fn an_entry_of_jobs_is_acknowledged_only_once_all_its_results_are_publishe
 
 #[actix_web::test]
 async fn a_duplicate_result_is_stored_once_and_folded_once() {
-    let app = spawn_roles("api,folder", &[]).await;
+    let app = spawn_roles("api", &[]).await;
     let (id, spec) = quiet_monitor(&app, "http://127.0.0.1:9/").await;
     let (pool, keys) = redis(&app);
     let result = result_now(&job_now(&id, &spec));
@@ -289,10 +301,10 @@ async fn a_duplicate_result_is_stored_once_and_folded_once() {
     .await
     .unwrap();
 
-    wait_for("the results streams to be folded", PATIENCE, || async {
-        (app.results_waiting().await == 0).then_some(())
-    })
-    .await;
+    let mut folder = folder_role(&app);
+    folder.prepare().await.unwrap();
+    assert_eq!(step_until_worked(&mut folder).await, 2, "both entries");
+    assert_eq!(app.results_waiting().await, 0, "folded and acknowledged");
     assert_eq!(results(&app, &id).await.len(), 1);
     let (_, events) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
     let changes = status_changes(&events);
@@ -339,11 +351,10 @@ async fn results_of_one_partition_share_an_entry_and_older_single_result_entries
         .unwrap();
     published.push(older);
 
-    start_roles(&app, "folder").await;
-    wait_for("every result folded", PATIENCE, || async {
-        (app.results_waiting().await == 0).then_some(())
-    })
-    .await;
+    let mut folder = folder_role(&app);
+    folder.prepare().await.unwrap();
+    assert_eq!(step_until_worked(&mut folder).await, used.len() + 1);
+    assert_eq!(app.results_waiting().await, 0, "folded and acknowledged");
     for result in &published {
         let id = result.monitor_id.to_string();
         assert_eq!(results(&app, &id).await.len(), 1, "{id}");
