@@ -24,28 +24,50 @@ impl Drop for Killed {
     }
 }
 
-fn serve(db_url: &str, prefix: &str, port: u16) -> Killed {
-    serve_as(db_url, prefix, port, "shutdown-test")
+/// A database and a Redis key prefix of the test's own, dropped at the end,
+/// for real `upwatch serve` processes.
+struct Deployment {
+    db_name: String,
+    prefix: String,
+    _database: DatabaseGuard,
+    _redis: RedisGuard,
 }
 
-fn serve_as(db_url: &str, prefix: &str, port: u16, instance: &str) -> Killed {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_upwatch"));
-    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("UPWATCH_")) {
-        command.env_remove(name);
+impl Deployment {
+    fn new() -> Self {
+        let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
+        let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
+        Self {
+            _database: DatabaseGuard(db_name.clone()),
+            _redis: RedisGuard(prefix.clone()),
+            db_name,
+            prefix,
+        }
     }
-    let child = command
-        .arg("serve")
-        .env("UPWATCH_DATABASE_URL", db_url)
-        .env("UPWATCH_REDIS_URL", redis_url())
-        .env("UPWATCH_KEY_PREFIX", prefix)
-        .env("UPWATCH_PARTITIONS", "2")
-        .env("UPWATCH_INSTANCE", instance)
-        .env("UPWATCH_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    Killed(child)
+
+    /// `upwatch serve` with every role, as `instance`, its API on `port`.
+    fn serve(&self, port: u16, instance: &str) -> Killed {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_upwatch"));
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("UPWATCH_")) {
+            command.env_remove(name);
+        }
+        let child = command
+            .arg("serve")
+            .env(
+                "UPWATCH_DATABASE_URL",
+                format!("{}/{}", postgres_base_url(), self.db_name),
+            )
+            .env("UPWATCH_REDIS_URL", redis_url())
+            .env("UPWATCH_KEY_PREFIX", &self.prefix)
+            .env("UPWATCH_PARTITIONS", "2")
+            .env("UPWATCH_INSTANCE", instance)
+            .env("UPWATCH_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        Killed(child)
+    }
 }
 
 async fn redis_count(command: &str, key: &str, extra: Option<&str>) -> usize {
@@ -72,13 +94,10 @@ async fn redis_count(command: &str, key: &str, extra: Option<&str>) -> usize {
 
 #[actix_web::test]
 async fn sigterm_lets_probes_in_flight_finish_and_publish() {
-    let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
-    let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
-    let _database = DatabaseGuard(db_name.clone());
-    let _redis = RedisGuard(prefix.clone());
+    let deployment = Deployment::new();
     let target = Target::start();
     let port = closed_port();
-    let mut process = serve(&format!("{}/{db_name}", postgres_base_url()), &prefix, port);
+    let mut process = deployment.serve(port, "shutdown-test");
 
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{port}/api/v1/monitors");
@@ -111,12 +130,12 @@ async fn sigterm_lets_probes_in_flight_finish_and_publish() {
 
     // Every probe that reached the target has its result: folded into
     // PostgreSQL, or waiting in a results stream for the next folder.
-    let keys = Keys::new(&KeyPrefix::parse(&prefix).unwrap());
+    let keys = Keys::new(&KeyPrefix::parse(&deployment.prefix).unwrap());
     let mut published = 0;
     for stream in keys.all_results(2) {
         published += redis_count("XLEN", &stream, None).await;
     }
-    let stored: i64 = connect(&db_name)
+    let stored: i64 = connect(&deployment.db_name)
         .await
         .query_one("SELECT count(*) FROM probe_results", &[])
         .await
@@ -136,26 +155,17 @@ async fn sigterm_lets_probes_in_flight_finish_and_publish() {
 
 #[actix_web::test]
 async fn after_sigkill_a_restart_completes_every_scheduled_job_once() {
-    let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
-    let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
-    let _database = DatabaseGuard(db_name.clone());
-    let _redis = RedisGuard(prefix.clone());
-    let db_url = format!("{}/{db_name}", postgres_base_url());
+    let deployment = Deployment::new();
     let target = Target::start();
     let port = closed_port();
-    let mut first = serve_as(&db_url, &prefix, port, "killed");
+    let mut first = deployment.serve(port, "killed");
 
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{port}/api/v1/monitors");
     // Each probe takes 400 ms of its 1 s interval: most of the time one is in flight.
     let body = json!({"name": "busy", "url": target.url("/slow/400"), "interval_seconds": 1, "timeout_ms": 1000});
-    let id: String = wait_for("the API to register the monitor", PATIENCE, || async {
-        let response = http.post(&api).json(&body).send().await.ok()?;
-        let created: serde_json::Value = response.json().await.ok()?;
-        created["id"].as_str().map(str::to_owned)
-    })
-    .await;
-    let db = connect(&db_name).await;
+    let id = register(&http, &api, &body).await;
+    let db = connect(&deployment.db_name).await;
     wait_for("three results before the kill", PATIENCE, || async {
         (scheduled_ticks(&db, &id).await.len() >= 3).then_some(())
     })
@@ -168,7 +178,7 @@ async fn after_sigkill_a_restart_completes_every_scheduled_job_once() {
     first.0.kill().unwrap();
     first.0.wait().unwrap();
     let killed_at = time::OffsetDateTime::now_utc();
-    let _second = serve_as(&db_url, &prefix, port, "killed");
+    let _second = deployment.serve(port, "killed");
     wait_for("probing to resume after the restart", PATIENCE, || async {
         let after = scheduled_ticks(&db, &id)
             .await
@@ -228,14 +238,10 @@ async fn scheduled_ticks(db: &tokio_postgres::Client, id: &str) -> Vec<time::Off
 /// tick, not after the dead process's leases expire (10 s).
 #[actix_web::test]
 async fn after_sigkill_a_restart_resumes_probing_and_folding_at_once() {
-    let db_name = format!("upwatch_test_{}", uuid::Uuid::new_v4().simple());
-    let prefix = format!("upwatch-test-{}", uuid::Uuid::new_v4().simple());
-    let _database = DatabaseGuard(db_name.clone());
-    let _redis = RedisGuard(prefix.clone());
-    let db_url = format!("{}/{db_name}", postgres_base_url());
+    let deployment = Deployment::new();
     let target = Target::start();
     let port = closed_port();
-    let mut first = serve_as(&db_url, &prefix, port, "restarted");
+    let mut first = deployment.serve(port, "restarted");
 
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{port}/api/v1/monitors");
@@ -248,7 +254,7 @@ async fn after_sigkill_a_restart_resumes_probing_and_folding_at_once() {
     let threshold = 6;
     let body = json!({"name": "failing", "url": format!("http://127.0.0.1:{}/", closed_port()), "interval_seconds": 1, "timeout_ms": 500, "failure_threshold": threshold});
     let failing = register(&http, &api, &body).await;
-    let db = connect(&db_name).await;
+    let db = connect(&deployment.db_name).await;
     let first_failure = wait_for("two failures before the kill", PATIENCE, || async {
         let ticks = scheduled_ticks(&db, &failing).await;
         (ticks.len() >= 2).then(|| ticks[0])
@@ -261,7 +267,7 @@ async fn after_sigkill_a_restart_resumes_probing_and_folding_at_once() {
 
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    let _second = serve_as(&db_url, &prefix, port, "restarted");
+    let _second = deployment.serve(port, "restarted");
     wait_for("the restarted process to answer", PATIENCE, || async {
         let response = http
             .get(format!("http://127.0.0.1:{port}/healthz"))
