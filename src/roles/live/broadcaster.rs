@@ -1,8 +1,8 @@
-//! The broadcaster: one per API process. A task tails the transitions stream
-//! (every API process sees every transition) and hands each to the actor,
-//! which passes it to the sessions whose filters match. A session whose
-//! mailbox is full is dropped and told why: a slow client never slows the
-//! broadcaster or the others.
+//! The broadcaster: one per API process. The `Tail` step reads the
+//! transitions stream (every API process sees every transition) and hands
+//! each to the actor, which passes it to the sessions whose filters match. A
+//! session whose mailbox is full is dropped and told why: a slow client
+//! never slows the broadcaster or the others.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The registry keeps one supervised `MonitorActor` per probed monitor of the
-//! partitions this instance holds leases on. A watcher task loads every
+//! partitions this instance holds leases on. The `Watcher` step loads every
 //! active monitor at start, then follows the event log, so a change made
 //! through any API process reaches the owning scheduler.
 
