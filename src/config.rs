@@ -520,6 +520,12 @@ impl Roles {
         Self(Role::ALL.into_iter().collect())
     }
 
+    /// Every role's name, for messages.
+    fn known() -> String {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        names.join(", ")
+    }
+
     /// A comma-separated list of roles, or `all`.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut roles = BTreeSet::new();
@@ -532,16 +538,14 @@ impl Roles {
                         .into_iter()
                         .find(|r| r.as_str() == name)
                         .ok_or_else(|| {
-                            format!(
-                                "unknown role `{name}`; roles are api, scheduler, worker, folder"
-                            )
+                            format!("unknown role `{name}`; roles are {}", Self::known())
                         })?;
                     roles.insert(role);
                 }
             }
         }
         if roles.is_empty() {
-            return Err("names no role; use api, scheduler, worker, folder or all".to_owned());
+            return Err(format!("names no role; use {} or all", Self::known()));
         }
         Ok(Self(roles))
     }

@@ -16,8 +16,6 @@ use crate::runtime::{Shutdown, now_ms};
 /// Jobs waiting to be written; beyond this, ticks are dropped (and logged)
 /// rather than piling up while Redis is away.
 const QUEUE_CAPACITY: usize = 100_000;
-/// How long a step waits for a first job; also how quickly shutdown is noticed.
-const WAIT_FOR_JOBS: Duration = Duration::from_millis(200);
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
 /// How long the first job of a batch waits for company. Every millisecond of
@@ -59,6 +57,7 @@ pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, Jo
         redis,
         keys,
         batch: Vec::new(),
+        shutdown: shutdown.clone(),
     };
     let task = actix_web::rt::spawn(consumer::run(emitter, shutdown));
     (JobSender(sender), task)
@@ -72,6 +71,9 @@ pub struct Emitter {
     keys: Keys,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Vec<Job>,
+    /// Ends the wait for a first job, so an idle emitter sleeps until a job
+    /// or shutdown comes, with no wake-ups in between.
+    shutdown: Shutdown,
 }
 
 impl Step for Emitter {
@@ -81,10 +83,12 @@ impl Step for Emitter {
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
         if self.batch.is_empty() {
-            let first = match tokio::time::timeout(WAIT_FOR_JOBS, self.receiver.recv()).await {
-                Ok(Some(job)) => job,
-                Ok(None) => return Ok(Outcome::Finished),
-                Err(_) => return Ok(Outcome::Idle),
+            let first = tokio::select! {
+                job = self.receiver.recv() => job,
+                () = self.shutdown.requested() => return Ok(Outcome::Idle),
+            };
+            let Some(first) = first else {
+                return Ok(Outcome::Finished);
             };
             self.batch = gather(first, &mut self.receiver, LINGER, BATCH_MAX).await;
         }
