@@ -13,7 +13,7 @@ use crate::probe::{Prober, ProberError};
 use crate::queue::keys::Keys;
 use crate::queue::{self, RedisError};
 use crate::replay::{self, Mismatch, ReplayError, ReplayOptions};
-use crate::roles::folder::{self, FolderConfig};
+use crate::roles::folder::{self, FolderConfig, FolderRole};
 use crate::roles::housekeeping;
 use crate::roles::leases::{self, LeaseConfig};
 use crate::roles::live::broadcaster::{self, Broadcaster};
@@ -130,14 +130,15 @@ impl Application {
                 settings.results_retention_days,
                 stopping.clone(),
             ));
-            tasks.push(folder::spawn(
+            let role = FolderRole::new(
                 pg.clone(),
                 redis.clone(),
                 keys,
                 config,
                 owned,
-                stopping,
-            ));
+                stopping.clone(),
+            );
+            tasks.push(folder::spawn(role, stopping));
             tasks.push(leasing);
         }
         if !settings.roles.contains(Role::Api) {

@@ -108,16 +108,8 @@ pub struct FolderConfig {
     pub partitions: u16,
 }
 
-/// Starts the folder actor and its role; they run until shutdown.
-pub fn spawn(
-    pg: Pool,
-    redis: RedisPool,
-    keys: Keys,
-    config: FolderConfig,
-    owned: Owned,
-    shutdown: Shutdown,
-) -> JoinHandle<()> {
-    let role = FolderRole::new(pg, redis, keys, config, owned, shutdown.clone());
+/// Runs the folder role until shutdown.
+pub fn spawn(role: FolderRole, shutdown: Shutdown) -> JoinHandle<()> {
     actix_web::rt::spawn(consumer::run(role, shutdown))
 }
 

@@ -215,6 +215,12 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// Tells the registry which partitions this instance now schedules.
+    fn pass_on_leases(&mut self) {
+        self.registry
+            .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
+    }
+
     async fn load_all(&mut self) -> Result<(), StepError> {
         let (cursor, active) = load_all(&self.pg).await.map_err(StepError::store)?;
         self.cursor = cursor;
@@ -231,15 +237,13 @@ impl Step for Watcher {
 
     async fn prepare(&mut self) -> Result<(), StepError> {
         self.load_all().await?;
-        self.registry
-            .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
+        self.pass_on_leases();
         Ok(())
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
         if self.owned.has_changed().unwrap_or(false) {
-            self.registry
-                .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
+            self.pass_on_leases();
         }
         if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
             self.load_all().await?;
@@ -251,7 +255,17 @@ impl Step for Watcher {
         for monitor in changed {
             self.registry.do_send(Changed(monitor));
         }
-        Ok(Outcome::Sleep(WATCH_EVERY))
+        // Until the next look at the log; a lease change meanwhile is passed
+        // on at once.
+        tokio::select! {
+            changed = self.owned.changed() => match changed {
+                Ok(()) => self.pass_on_leases(),
+                // The lease keeper is gone (shutting down): just wait.
+                Err(_) => tokio::time::sleep(WATCH_EVERY).await,
+            },
+            () = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+        Ok(Outcome::Idle)
     }
 }
 
