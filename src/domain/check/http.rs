@@ -39,7 +39,7 @@ impl HttpCheck {
 
 /// Whether a response status means up: one of `expected`, or any 2xx when
 /// nothing is expected.
-pub fn status_is_up(status: u16, expected: Option<&ExpectedStatuses>) -> bool {
+fn status_is_up(status: u16, expected: Option<&ExpectedStatuses>) -> bool {
     match expected {
         Some(expected) => expected.contains(status),
         None => (200..=299).contains(&status),

@@ -7,7 +7,7 @@
 
 mod http;
 
-pub use http::{HttpCheck, status_is_up};
+pub use http::HttpCheck;
 
 use serde::{Deserialize, Serialize};
 
