@@ -147,8 +147,7 @@ impl Worker {
     }
 
     /// Takes over entries idle for longer than `reclaim_after` and starts them.
-    async fn reclaim(&mut self, probes: &Probes) -> Result<Outcome, StepError> {
-        self.next_reclaim = Instant::now() + self.reclaim_every();
+    async fn reclaim(&self, probes: &Probes) -> Result<Outcome, StepError> {
         let free = probes.slots.available_permits();
         if free == 0 {
             return Ok(Outcome::Idle);
@@ -166,15 +165,7 @@ impl Worker {
             tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
             probes.start(delivery).await;
         }
-        Ok(worked(count))
-    }
-}
-
-fn worked(count: usize) -> Outcome {
-    if count == 0 {
-        Outcome::Idle
-    } else {
-        Outcome::Worked(count)
+        Ok(Outcome::worked(count))
     }
 }
 
@@ -204,11 +195,15 @@ impl Step for Worker {
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
-        let Some(probes) = self.probes.clone() else {
+        let reclaim = Instant::now() >= self.next_reclaim;
+        if reclaim {
+            self.next_reclaim = Instant::now() + self.reclaim_every();
+        }
+        let Some(probes) = &self.probes else {
             return Ok(Outcome::Finished);
         };
-        if Instant::now() >= self.next_reclaim {
-            return self.reclaim(&probes).await;
+        if reclaim {
+            return self.reclaim(probes).await;
         }
         let count = entries_for(probes.wait_for_a_slot().await);
         let (keys, consumer) = (&self.keys, &self.config.consumer);
@@ -221,7 +216,7 @@ impl Step for Worker {
         for delivery in deliveries {
             probes.start(delivery).await;
         }
-        Ok(worked(count))
+        Ok(Outcome::worked(count))
     }
 
     /// Lets the probes in flight finish, then waits until their results are
@@ -275,7 +270,7 @@ impl Probes {
                     self.start(delivery).await;
                 }
             }
-            // Not lost: the reclaim loop takes them over once they are idle.
+            // Not lost: a reclaiming step takes them over once they are idle.
             Err(error) => tracing::warn!(error = %error, "cannot read this worker's pending jobs"),
         }
     }

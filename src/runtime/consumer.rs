@@ -23,6 +23,17 @@ pub enum Outcome {
     Finished,
 }
 
+impl Outcome {
+    /// `Worked(count)`, or `Idle` when nothing was handled.
+    pub fn worked(count: usize) -> Self {
+        if count == 0 {
+            Self::Idle
+        } else {
+            Self::Worked(count)
+        }
+    }
+}
+
 /// Why a step failed, which decides what the loop does next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {

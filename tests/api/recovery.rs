@@ -161,10 +161,11 @@ fn stepped_worker(app: &TestApp) -> Worker {
 fn folder_role(app: &TestApp) -> FolderRole {
     let all = (0..app.settings.partitions).collect();
     let (_leases, owned) = tokio::sync::watch::channel(all);
+    let (pool, keys) = redis(app);
     FolderRole::new(
         upwatch::store::database::pool(&app.settings.database, 2).unwrap(),
-        redis(app).0,
-        redis(app).1,
+        pool,
+        keys,
         FolderConfig {
             consumer: "stepped-folder".into(),
             partitions: app.settings.partitions,

@@ -183,11 +183,10 @@ impl Step for Tail {
                 }
             })
             .collect();
-        if batch.is_empty() {
-            return Ok(Outcome::Idle);
-        }
         let count = batch.len();
-        self.broadcaster.do_send(Publish(batch));
-        Ok(Outcome::Worked(count))
+        if count > 0 {
+            self.broadcaster.do_send(Publish(batch));
+        }
+        Ok(Outcome::worked(count))
     }
 }

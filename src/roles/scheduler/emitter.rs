@@ -106,6 +106,6 @@ impl Step for Emitter {
         }
         let published = self.batch.len();
         self.batch.clear();
-        Ok(Outcome::Worked(published))
+        Ok(Outcome::worked(published))
     }
 }
