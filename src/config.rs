@@ -177,6 +177,81 @@ settings! {
     results_retention_days: u16 = "results_retention_days", DefaultValue::Value("30"),
         |variable, raw| number(variable, raw, 1, 3650),
         "whole days of probe results kept (1–3650); the event log is never dropped";
+    /// How long a notifier keeps retrying a delivery before marking it failed.
+    notify_give_up: Duration = "notify_give_up_hours", DefaultValue::Value("24"),
+        |variable, raw| number::<u64>(variable, raw, 1, 720).map(|hours| Duration::from_secs(hours * 3600)),
+        "hours a notifier keeps retrying a delivery before marking it `failed` (1–720)";
+    /// How many deliveries one notifier sends at once.
+    notify_concurrency: usize = "notify_concurrency", DefaultValue::Value("32"),
+        |variable, raw| number(variable, raw, 1, 10_000),
+        "deliveries one notifier sends at once (1–10000)";
+    pagerduty_url: url::Url = "pagerduty_url", DefaultValue::Value(crate::notify::PAGERDUTY_EVENTS_URL),
+        |variable, raw| http_url(variable, raw.unwrap_or_default()),
+        "where PagerDuty channels send their Events API v2 events";
+    smtp_url: Option<SmtpUrl> = "smtp_url", DefaultValue::Computed("none (e-mail deliveries wait, retrying, until it is set)"),
+        |variable, raw| raw.map(|raw| SmtpUrl::parse(variable, raw)).transpose(),
+        "the SMTP server e-mail channels send through: `smtp://[user:password@]host:port` (plain), `smtps://...` (TLS)";
+    smtp_from: String = "smtp_from", DefaultValue::Value("upwatch@localhost"),
+        |variable, raw| from_address(variable, raw.unwrap_or_default()),
+        "the sender of notification e-mails";
+}
+
+fn http_url(variable: &str, raw: &str) -> Result<url::Url, SettingError> {
+    url::Url::parse(raw)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+        .ok_or_else(|| SettingError::new(variable, format!("must be an http(s) URL, got `{raw}`")))
+}
+
+fn from_address(variable: &str, raw: &str) -> Result<String, SettingError> {
+    raw.parse::<lettre::message::Mailbox>()
+        .map(|_| raw.to_owned())
+        .map_err(|e| SettingError::new(variable, format!("not an e-mail address: {e}")))
+}
+
+/// Where notification e-mails go out. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    pub fn parse(variable: &str, raw: &str) -> Result<Self, SettingError> {
+        let url = url::Url::parse(raw)
+            .map_err(|e| SettingError::new(variable, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
+            return Err(SettingError::new(
+                variable,
+                "must be smtp://host:port or smtps://host:port",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                write!(f, "{url}")
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl Settings {
+    /// What the senders need beyond a channel's own fields.
+    pub fn notify(&self) -> crate::notify::NotifySettings {
+        crate::notify::NotifySettings {
+            pagerduty_url: self.pagerduty_url.clone(),
+            smtp_url: self.smtp_url.as_ref().map(|u| u.expose().to_owned()),
+            smtp_from: self.smtp_from.clone(),
+        }
+    }
 }
 
 /// The README's table of settings: every declared one, then the file's own.
@@ -497,10 +572,17 @@ pub enum Role {
     Scheduler,
     Worker,
     Folder,
+    Notifier,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Api, Role::Scheduler, Role::Worker, Role::Folder];
+    pub const ALL: [Role; 5] = [
+        Role::Api,
+        Role::Scheduler,
+        Role::Worker,
+        Role::Folder,
+        Role::Notifier,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -508,6 +590,7 @@ impl Role {
             Role::Scheduler => "scheduler",
             Role::Worker => "worker",
             Role::Folder => "folder",
+            Role::Notifier => "notifier",
         }
     }
 }
@@ -640,6 +723,11 @@ mod tests {
             ("UPWATCH_FEED_BUFFER", "5"),
             ("UPWATCH_LEASE_SECONDS", "0"),
             ("UPWATCH_RESULTS_RETENTION_DAYS", "0"),
+            ("UPWATCH_NOTIFY_GIVE_UP_HOURS", "0"),
+            ("UPWATCH_NOTIFY_CONCURRENCY", "0"),
+            ("UPWATCH_PAGERDUTY_URL", "ftp://events.example"),
+            ("UPWATCH_SMTP_URL", "http://mail.example"),
+            ("UPWATCH_SMTP_FROM", "not an address"),
         ];
         for setting in SETTINGS {
             let variable = setting.variable();
@@ -711,9 +799,11 @@ mod tests {
         let settings = load(&[
             ("UPWATCH_DATABASE_URL", "postgres://u:hunter2@db/x"),
             ("UPWATCH_REDIS_URL", "redis://:s3cret@cache:6379"),
+            ("UPWATCH_SMTP_URL", "smtp://mailer:m41lpw@mail:25"),
         ])
         .unwrap();
         let shown = format!("{settings:?}");
+        assert!(!shown.contains("m41lpw"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
     }

@@ -9,6 +9,8 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::{Role, Settings};
 use crate::domain::audit::AuditState;
+use crate::domain::notification::RetryPolicy;
+use crate::notify::{NotifyError, Senders};
 use crate::probe::{Prober, ProberError};
 use crate::queue::keys::Keys;
 use crate::queue::{self, RedisError};
@@ -17,6 +19,7 @@ use crate::roles::folder::{self, FolderConfig, FolderRole};
 use crate::roles::housekeeping;
 use crate::roles::leases::{self, LeaseConfig};
 use crate::roles::live::broadcaster::{self, Broadcaster};
+use crate::roles::notifier::{self, NotifierConfig};
 use crate::roles::scheduler::emitter;
 use crate::roles::scheduler::registry::{self, Registry};
 use crate::roles::worker::{self, WorkerConfig};
@@ -38,6 +41,10 @@ pub enum StartupError {
     Replay(#[from] ReplayError),
     #[error("cannot start the worker's runtime: {0}")]
     WorkerRuntime(#[source] std::io::Error),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error("cannot start the notifier's runtime: {0}")]
+    NotifierRuntime(#[source] std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -114,6 +121,21 @@ impl Application {
                     .map_err(StartupError::WorkerRuntime)?;
             tasks.push(worker);
         }
+        let retry_policy = RetryPolicy::new(settings.notify_give_up);
+        if settings.roles.contains(Role::Notifier) {
+            // A pool of its own: its connections live on the notifier's runtime.
+            let notifier_pool = database::pool(&settings.database, 4)?;
+            let config = NotifierConfig {
+                concurrency: settings.notify_concurrency,
+                policy: retry_policy,
+                database: settings.database.connect_config(),
+            };
+            let senders = Senders::new(&settings.notify())?;
+            tasks.push(
+                notifier::spawn(notifier_pool, senders, config, stopping.clone())
+                    .map_err(StartupError::NotifierRuntime)?,
+            );
+        }
         if settings.roles.contains(Role::Folder) {
             let (owned, leasing) = leases::spawn(
                 redis.clone(),
@@ -168,6 +190,8 @@ impl Application {
             redis,
             broadcaster,
             feed_buffer: settings.feed_buffer,
+            senders: Senders::new(&settings.notify())?,
+            retry_policy,
         };
         let server = api::server(listener, state).map_err(bind_error)?;
         tracing::info!(port, roles = %settings.roles, "upwatch is serving");

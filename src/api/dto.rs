@@ -113,13 +113,13 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiErr
     Ok(changes)
 }
 
-fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {
+pub(super) fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {
     value.as_str().ok_or_else(|| {
         ApiError::validation(field, format!("must be a string, got {}", json_kind(value)))
     })
 }
 
-fn integer(field: &'static str, value: &Value) -> Result<i64, ApiError> {
+pub(super) fn integer(field: &'static str, value: &Value) -> Result<i64, ApiError> {
     match value {
         Value::Number(n) => n.as_i64().ok_or_else(|| {
             ApiError::validation(field, format!("must be a whole number in range, got {n}"))

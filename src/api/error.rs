@@ -156,9 +156,9 @@ impl From<FieldError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => Self::not_found("no monitor with this id"),
+            StoreError::NotFound(_) => Self::not_found(error.to_string()),
             StoreError::VersionMismatch { .. } => Self::precondition_failed(error.to_string()),
-            StoreError::NameTaken(_) => {
+            StoreError::NameTaken { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string()).with_field("name")
             }
             StoreError::ConcurrentWrite => {

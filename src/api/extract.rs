@@ -172,6 +172,11 @@ pub fn monitor_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("no monitor with this id"))
 }
 
+/// A channel id from the path.
+pub fn channel_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("no channel with this id"))
+}
+
 /// A monitor id given as a query parameter: a malformed one is the client's
 /// mistake to fix (422), not an unknown monitor.
 pub fn monitor_id_param(raw: &str) -> Result<Uuid, ApiError> {
@@ -231,18 +236,44 @@ pub mod cursor {
             .ok_or_else(invalid)
     }
 
+    pub fn encode_channel(after: Uuid) -> String {
+        encode(&format!("c:{after}"))
+    }
+
+    pub fn decode_channel(raw: &str) -> Result<Uuid, ApiError> {
+        decode(raw)?
+            .strip_prefix("c:")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(invalid)
+    }
+
     /// A result's position: its tick (Unix nanoseconds) and job id.
     pub fn encode_result(scheduled_at: time::OffsetDateTime, job_id: Uuid) -> String {
-        encode(&format!(
-            "r:{}:{job_id}",
-            scheduled_at.unix_timestamp_nanos()
-        ))
+        encode_at("r", scheduled_at, job_id)
     }
 
     pub fn decode_result(raw: &str) -> Result<(time::OffsetDateTime, Uuid), ApiError> {
+        decode_at("r", raw)
+    }
+
+    /// A delivery's position: when it was created, and its id.
+    pub fn encode_delivery(created_at: time::OffsetDateTime, id: Uuid) -> String {
+        encode_at("d", created_at, id)
+    }
+
+    pub fn decode_delivery(raw: &str) -> Result<(time::OffsetDateTime, Uuid), ApiError> {
+        decode_at("d", raw)
+    }
+
+    fn encode_at(tag: &str, at: time::OffsetDateTime, id: Uuid) -> String {
+        encode(&format!("{tag}:{}:{id}", at.unix_timestamp_nanos()))
+    }
+
+    fn decode_at(tag: &str, raw: &str) -> Result<(time::OffsetDateTime, Uuid), ApiError> {
         let decoded = decode(raw)?;
-        let (nanos, job_id) = decoded
-            .strip_prefix("r:")
+        let (nanos, id) = decoded
+            .strip_prefix(tag)
+            .and_then(|rest| rest.strip_prefix(':'))
             .and_then(|rest| rest.split_once(':'))
             .ok_or_else(invalid)?;
         let at = nanos
@@ -250,7 +281,7 @@ pub mod cursor {
             .ok()
             .and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok())
             .ok_or_else(invalid)?;
-        Ok((at, Uuid::parse_str(job_id).map_err(|_| invalid())?))
+        Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
     }
 
     pub fn encode_seq(after: i64) -> String {
@@ -311,5 +342,10 @@ mod tests {
             (at, id)
         );
         assert!(cursor::decode_result(&cursor::encode_seq(1)).is_err());
+        assert!(cursor::decode_delivery(&cursor::encode_result(at, id)).is_err());
+        assert_eq!(
+            cursor::decode_delivery(&cursor::encode_delivery(at, id)).unwrap(),
+            (at, id)
+        );
     }
 }

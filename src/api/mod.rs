@@ -1,6 +1,8 @@
 //! The HTTP API: routes, request parsing, responses and errors.
 
 pub mod actor;
+pub mod channel_dto;
+pub mod channels;
 pub mod dto;
 pub mod error;
 pub mod events;
@@ -18,6 +20,8 @@ use actix_web::{App, HttpServer, ResponseError, web};
 
 use actix::Addr;
 
+use crate::domain::notification::RetryPolicy;
+use crate::notify::Senders;
 use crate::queue::RedisPool;
 use crate::roles::live::broadcaster::Broadcaster;
 use crate::store::{self, Pool};
@@ -32,6 +36,9 @@ pub struct AppState {
     pub broadcaster: Addr<Broadcaster>,
     /// Live transitions a WebSocket client may fall behind before it is dropped.
     pub feed_buffer: usize,
+    /// Sends `POST /channels/{id}/test` at once.
+    pub senders: Senders,
+    pub retry_policy: RetryPolicy,
 }
 
 impl AppState {
@@ -80,6 +87,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
                 .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
                 .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
+                .service(
+                    resource("/monitors/{id}/deliveries", "GET").get(channels::monitor_deliveries),
+                )
+                .service(
+                    resource("/channels", "GET, POST")
+                        .post(channels::create)
+                        .get(channels::list),
+                )
+                .service(
+                    resource("/channels/{id}", "GET, PATCH, DELETE")
+                        .get(channels::get)
+                        .patch(channels::update)
+                        .delete(channels::delete),
+                )
+                .service(resource("/channels/{id}/test", "POST").post(channels::test))
+                .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
                 .service(resource("/events", "GET").get(events::list))
                 .service(resource("/ws", "GET").get(live::connect)),
         );

@@ -43,12 +43,14 @@ impl fmt::Display for Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggregateType {
     Monitor,
+    Channel,
 }
 
 impl AggregateType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Monitor => "monitor",
+            Self::Channel => "channel",
         }
     }
 }

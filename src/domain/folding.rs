@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::health::{HealthState, Thresholds, fold};
 use super::monitor::StatusChange;
 use super::result::ProbeResult;
+use super::status::Status;
 
 /// A monitor's health is written at most this often without a transition.
 pub const SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -46,6 +47,41 @@ pub struct PendingTransition {
     pub change: StatusChange,
     pub name: String,
     pub tags: Vec<String>,
+    /// Failures in a row when the transition happened.
+    pub consecutive_failures: u32,
+    /// When the outage this transition ends began (a move out of `down`).
+    pub outage_began: Option<OffsetDateTime>,
+}
+
+/// An outage beginning or ending: what the incident log line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incident {
+    Began {
+        reason: String,
+        consecutive_failures: u32,
+    },
+    Ended {
+        /// How long the monitor was down, when its start is known.
+        outage: Option<time::Duration>,
+    },
+}
+
+impl PendingTransition {
+    /// The incident this transition begins or ends, if any.
+    pub fn incident(&self) -> Option<Incident> {
+        match (self.change.from, self.change.to) {
+            (from, Status::Down) if from != Status::Down => Some(Incident::Began {
+                reason: self.change.reason.clone(),
+                consecutive_failures: self.consecutive_failures,
+            }),
+            (Status::Down, _) => Some(Incident::Ended {
+                outage: self
+                    .outage_began
+                    .map(|began| self.change.checked_at - began),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What folding a batch decided.
@@ -213,6 +249,10 @@ impl HealthCache {
                     change,
                     name: health.name.clone(),
                     tags: health.tags.clone(),
+                    consecutive_failures: health.state.consecutive_failures,
+                    outage_began: (before.status == Status::Down)
+                        .then_some(before.since)
+                        .flatten(),
                 });
             }
         }
@@ -362,6 +402,34 @@ mod tests {
         );
         assert_eq!(down.change.job_id, three.job_id);
         assert_eq!(down.monitor_seq, 2, "the version moves on for the event");
+    }
+
+    #[test]
+    fn an_outage_begins_with_its_failures_and_ends_with_its_length() {
+        let mut cache = cache_with(monitor(2));
+        let now = Instant::now();
+        let up = cache.fold(vec![], &[&result(0, true)], now);
+        assert_eq!(
+            up.transitions[0].incident(),
+            None,
+            "a first up ends no outage"
+        );
+        let down = cache.fold(vec![], &[&result(1, false), &result(2, false)], now);
+        assert_eq!(
+            down.transitions[0].incident(),
+            Some(Incident::Began {
+                reason: down.transitions[0].change.reason.clone(),
+                consecutive_failures: 2
+            })
+        );
+        let back = cache.fold(vec![], &[&result(7, true)], now);
+        // Down since minute 2's check, up at minute 7's.
+        assert_eq!(
+            back.transitions[0].incident(),
+            Some(Incident::Ended {
+                outage: Some(time::Duration::minutes(5))
+            })
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod channel;
 pub mod check;
 pub mod config;
 pub mod feed;
@@ -9,6 +10,7 @@ pub mod fields;
 pub mod folding;
 pub mod health;
 pub mod monitor;
+pub mod notification;
 pub mod observation;
 pub mod partitions;
 pub mod probe;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::leases::Owned;
 use crate::domain::ProbeResult;
 use crate::domain::folding::HealthCache;
+use crate::domain::folding::Incident;
 use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
@@ -299,6 +300,22 @@ async fn fold_and_ack(
             seq = transition.seq,
             "status changed"
         );
+    }
+    for (monitor_id, name, incident) in &outcome.incidents {
+        match incident {
+            Incident::Began {
+                reason,
+                consecutive_failures,
+            } => tracing::warn!(
+                incident = true, monitor_id = %monitor_id, name = %name, reason = %reason,
+                consecutive_failures, "monitor is DOWN"
+            ),
+            Incident::Ended { outage } => tracing::info!(
+                incident = false, monitor_id = %monitor_id, name = %name,
+                outage_seconds = outage.map(|d| d.as_seconds_f64()),
+                "monitor recovered"
+            ),
+        }
     }
     // Committed: from here on a retry could only duplicate, never lose.
     let _ = retry("publishing transitions", Until::Shutdown(shutdown), || {

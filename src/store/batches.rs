@@ -1,6 +1,7 @@
 //! The folder's write: one transaction per batch of probe results. It stores
 //! the results (a duplicate is a no-op), has the domain fold the new ones
 //! (`domain::folding`), appends a `status_changed` event per transition,
+//! owes the deliveries of the channels that want each one (the outbox),
 //! and saves the health the domain says to save — all or nothing. This
 //! module holds the order of the statements; the rules are the domain's.
 
@@ -9,10 +10,10 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use super::{DbContext, Pool, StoreError, event_log, monitors, results};
+use super::{DbContext, Pool, StoreError, deliveries, event_log, monitors, results};
 use crate::domain::actor::Actor;
 use crate::domain::feed::RecordedTransition;
-use crate::domain::folding::{self, HealthCache};
+use crate::domain::folding::{self, HealthCache, Incident};
 use crate::domain::{MonitorEvent, ProbeResult};
 
 /// What one batch did.
@@ -21,6 +22,8 @@ pub struct BatchOutcome {
     /// Results stored for the first time (the rest were duplicates).
     pub stored: usize,
     pub transitions: Vec<RecordedTransition>,
+    /// Outages that began or ended: (monitor, its name, the incident).
+    pub incidents: Vec<(Uuid, String, Incident)>,
 }
 
 /// Records `batch`, folding it with the health in `cache`.
@@ -106,6 +109,18 @@ async fn record(
         })
         .collect();
     let appended = event_log::append_many(&tx, &events, &Actor::System).await?;
+    let owed: Vec<deliveries::Appended> = folded
+        .transitions
+        .iter()
+        .zip(&appended)
+        .map(|(t, (seq, _))| deliveries::Appended {
+            seq: *seq,
+            monitor_id: t.monitor_id,
+            change: &t.change,
+            tags: &t.tags,
+        })
+        .collect();
+    deliveries::owe_for_transitions(&tx, &owed).await?;
     let saving: Vec<_> = cache.health_of(&folded.to_save).collect();
     monitors::save_health(&tx, &saving).await?;
     tx.commit().await.context("committing folded results")?;
@@ -115,6 +130,11 @@ async fn record(
         appended.iter().map(|(seq, _)| *seq).max(),
         now,
     );
+    let incidents = folded
+        .transitions
+        .iter()
+        .filter_map(|t| Some((t.monitor_id, t.name.clone(), t.incident()?)))
+        .collect();
     let transitions = folded
         .transitions
         .into_iter()
@@ -131,5 +151,6 @@ async fn record(
     Ok(BatchOutcome {
         stored: fresh.len(),
         transitions,
+        incidents,
     })
 }

@@ -57,7 +57,7 @@ pub async fn change(
     let current = monitors::find(&tx, id, true)
         .await?
         .filter(|view| !view.monitor.deleted)
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound("monitor"))?;
     if let Some(expected) = expected_version
         && expected != current.monitor.version
     {

@@ -67,7 +67,46 @@ pub async fn append(
     event: &MonitorEvent,
     actor: &Actor,
 ) -> Result<(i64, RecordedEvent), StoreError> {
-    let data = event_data(event)?;
+    let appended = append_one(
+        tx,
+        NewEvent {
+            aggregate_type: AggregateType::Monitor,
+            aggregate_id: monitor_id,
+            aggregate_seq: monitor_seq,
+            schema_version: MonitorEvent::SCHEMA_VERSION,
+            type_name: event.type_name(),
+            data: event_data(event, event.type_name())?,
+        },
+        actor,
+    )
+    .await?;
+    let recorded = RecordedEvent {
+        monitor_id,
+        monitor_seq,
+        recorded_at: appended.1,
+        actor: actor.clone(),
+        event: event.clone(),
+    };
+    Ok((appended.0, recorded))
+}
+
+/// One event of any aggregate, ready to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub aggregate_type: AggregateType,
+    pub aggregate_id: Uuid,
+    pub aggregate_seq: i64,
+    pub schema_version: i16,
+    pub type_name: &'static str,
+    pub data: Value,
+}
+
+/// Appends one event; returns its global sequence number and recording time.
+pub async fn append_one(
+    tx: &Transaction<'_>,
+    event: NewEvent,
+    actor: &Actor,
+) -> Result<(i64, OffsetDateTime), StoreError> {
     let row = tx
         .query_one(
             "INSERT INTO events (aggregate_type, aggregate_id, aggregate_seq, schema_version,
@@ -75,13 +114,13 @@ pub async fn append(
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              RETURNING seq, recorded_at",
             &[
-                &AggregateType::Monitor.as_str(),
-                &monitor_id,
-                &monitor_seq,
-                &MonitorEvent::SCHEMA_VERSION,
+                &event.aggregate_type.as_str(),
+                &event.aggregate_id,
+                &event.aggregate_seq,
+                &event.schema_version,
                 &actor.as_str(),
-                &event.type_name(),
-                &data,
+                &event.type_name,
+                &event.data,
             ],
         )
         .await
@@ -92,14 +131,7 @@ pub async fn append(
                 StoreError::from_db("appending an event", e)
             }
         })?;
-    let recorded = RecordedEvent {
-        monitor_id,
-        monitor_seq,
-        recorded_at: row.get("recorded_at"),
-        actor: actor.clone(),
-        event: event.clone(),
-    };
-    Ok((row.get("seq"), recorded))
+    Ok((row.get("seq"), row.get("recorded_at")))
 }
 
 /// Appends many monitor events by one `actor` in one statement, in the
@@ -118,7 +150,7 @@ pub async fn append_many(
     let types: Vec<&str> = events.iter().map(|(.., e)| e.type_name()).collect();
     let data: Vec<Value> = events
         .iter()
-        .map(|(.., e)| event_data(e))
+        .map(|(.., e)| event_data(e, e.type_name()))
         .collect::<Result<_, _>>()?;
     let rows = query_prepared(
         tx,
@@ -168,9 +200,10 @@ pub async fn append_many(
         .collect()
 }
 
-fn event_data(event: &MonitorEvent) -> Result<Value, StoreError> {
+/// The `data` of an event whose serde form is `{"type", "data"}`.
+pub fn event_data(event: &impl serde::Serialize, type_name: &str) -> Result<Value, StoreError> {
     let mut tagged = serde_json::to_value(event)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode {}: {e}", event.type_name())))?;
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {type_name}: {e}")))?;
     Ok(tagged
         .get_mut("data")
         .map(Value::take)

@@ -1,8 +1,10 @@
 //! PostgreSQL: connection, migrations, the event log and its projections.
 
 pub mod batches;
+pub mod channels;
 pub mod commands;
 pub mod database;
+pub mod deliveries;
 pub mod event_log;
 pub mod migrations;
 pub mod monitors;
@@ -16,13 +18,14 @@ pub use database::Pool;
 /// What can go wrong in the store, as callers need to tell apart.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("monitor not found")]
-    NotFound,
-    #[error("the monitor is at version {current}, the request expected {expected}")]
+    /// No such thing (`what`: "monitor", "channel").
+    #[error("no {0} with this id")]
+    NotFound(&'static str),
+    #[error("it is at version {current}, the request expected {expected}")]
     VersionMismatch { expected: i64, current: i64 },
-    #[error("a monitor named `{0}` already exists")]
-    NameTaken(String),
-    #[error("another change to this monitor was recorded at the same time; retry")]
+    #[error("a {what} named `{name}` already exists")]
+    NameTaken { what: &'static str, name: String },
+    #[error("another change was recorded at the same time; retry")]
     ConcurrentWrite,
     #[error(transparent)]
     Invalid(#[from] FieldError),

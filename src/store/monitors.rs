@@ -100,7 +100,10 @@ pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView
             let name_taken = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
                 && e.as_db_error().and_then(|db| db.constraint()) == Some(NAME_INDEX);
             if name_taken {
-                StoreError::NameTaken(c.name.as_ref().to_owned())
+                StoreError::NameTaken {
+                    what: "monitor",
+                    name: c.name.as_ref().to_owned(),
+                }
             } else {
                 StoreError::from_db("saving the monitors projection", e)
             }
