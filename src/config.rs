@@ -233,13 +233,7 @@ impl SmtpUrl {
 
 impl fmt::Debug for SmtpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                write!(f, "{url}")
-            }
-            _ => f.write_str(&self.0),
-        }
+        f.write_str(&without_password(&self.0))
     }
 }
 
@@ -469,13 +463,18 @@ impl RedisUrl {
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                write!(f, "{url}")
-            }
-            _ => write!(f, "{}", self.0),
+        f.write_str(&without_password(&self.0))
+    }
+}
+
+/// A URL with its password, if any, shown as `***`.
+fn without_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
         }
+        _ => raw.to_owned(),
     }
 }
 

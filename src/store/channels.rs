@@ -4,7 +4,6 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::event_log::{self, NewEvent};
@@ -187,16 +186,13 @@ async fn record(
         )
         .await
         .map_err(|e| {
-            let name_taken = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                && e.as_db_error().and_then(|db| db.constraint()) == Some(NAME_INDEX);
-            if name_taken {
-                StoreError::NameTaken {
-                    what: "channel",
-                    name: config.name.as_ref().to_owned(),
-                }
-            } else {
-                StoreError::from_db("saving the channels projection", e)
-            }
+            StoreError::from_named_write(
+                "saving the channels projection",
+                e,
+                NAME_INDEX,
+                "channel",
+                config.name.as_ref(),
+            )
         })?;
     from_row(&row)
 }

@@ -327,50 +327,73 @@ async fn with_details(
 
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: Uuid = row.get("id");
-        let corrupt = |what: String| StoreError::Corrupt(format!("delivery {id}: {what}"));
-        let channel_id: Uuid = row.get("channel_id");
-        let channel = channels_by_id
-            .get(&channel_id)
-            .cloned()
-            .ok_or_else(|| corrupt(format!("channel {channel_id} is missing")))?;
-        let kind = NotificationKind::parse(row.get("kind")).map_err(|e| corrupt(e.0))?;
-        let (mut monitor, mut change, mut at) = (None, None, row.get("created_at"));
-        if let Some(seq) = row.get::<_, Option<i64>>("event_seq") {
-            let event = events_by_seq
-                .get(&seq)
-                .ok_or_else(|| corrupt(format!("event {seq} is missing")))?;
-            let tagged = serde_json::json!({"type": event.get::<_, String>("type"), "data": event.get::<_, serde_json::Value>("data")});
-            if let Ok(MonitorEvent::StatusChanged(recorded)) = serde_json::from_value(tagged) {
-                change = Some(recorded);
+        match readable(row, &channels_by_id, &events_by_seq) {
+            Ok(delivery) => claimed.push(delivery),
+            // Unreadable now is unreadable on every attempt: fail it rather
+            // than claim it again and again.
+            Err(error) => {
+                let id: Uuid = row.get("id");
+                tracing::error!(delivery_id = %id, error = %error, "delivery cannot be read; failed");
+                let next = NextStep::Failed {
+                    error: error.to_string(),
+                };
+                record_on(client, id, row.get("attempts"), &next).await?;
             }
-            let check: Check = serde_json::from_value(event.get("check_config"))
-                .map_err(|e| corrupt(format!("monitor check: {e}")))?;
-            monitor = Some(MonitorSummary {
-                id: event.get("id"),
-                name: event.get("name"),
-                url: check.url().as_ref().to_owned(),
-                tags: event.get("tags"),
-            });
-            at = event.get("recorded_at");
         }
-        claimed.push(Claimed {
-            id,
-            attempt: row.get("attempts"),
-            created_at: row.get("created_at"),
-            notification: Notification {
-                delivery_id: id,
-                kind,
-                seq: row.get("event_seq"),
-                at,
-                monitor,
-                change,
-                channel_name: channel.config.name.as_ref().to_owned(),
-            },
-            channel,
-        });
     }
     Ok(claimed)
+}
+
+fn readable(
+    row: &Row,
+    channels_by_id: &HashMap<Uuid, ChannelView>,
+    events_by_seq: &HashMap<i64, &Row>,
+) -> Result<Claimed, StoreError> {
+    let id: Uuid = row.get("id");
+    let corrupt = |what: String| StoreError::Corrupt(format!("delivery {id}: {what}"));
+    let channel_id: Uuid = row.get("channel_id");
+    let channel = channels_by_id
+        .get(&channel_id)
+        .cloned()
+        .ok_or_else(|| corrupt(format!("channel {channel_id} is missing")))?;
+    let kind = NotificationKind::parse(row.get("kind")).map_err(|e| corrupt(e.0))?;
+    let (mut monitor, mut change, mut at) = (None, None, row.get("created_at"));
+    if let Some(seq) = row.get::<_, Option<i64>>("event_seq") {
+        let event = events_by_seq
+            .get(&seq)
+            .ok_or_else(|| corrupt(format!("event {seq} is missing")))?;
+        let tagged = serde_json::json!({
+            "type": event.get::<_, String>("type"),
+            "data": event.get::<_, serde_json::Value>("data"),
+        });
+        if let Ok(MonitorEvent::StatusChanged(recorded)) = serde_json::from_value(tagged) {
+            change = Some(recorded);
+        }
+        let check: Check = serde_json::from_value(event.get("check_config"))
+            .map_err(|e| corrupt(format!("monitor check: {e}")))?;
+        monitor = Some(MonitorSummary {
+            id: event.get("id"),
+            name: event.get("name"),
+            url: check.url().as_ref().to_owned(),
+            tags: event.get("tags"),
+        });
+        at = event.get("recorded_at");
+    }
+    Ok(Claimed {
+        id,
+        attempt: row.get("attempts"),
+        created_at: row.get("created_at"),
+        notification: Notification {
+            delivery_id: id,
+            kind,
+            seq: row.get("event_seq"),
+            at,
+            monitor,
+            change,
+            channel_name: channel.config.name.as_ref().to_owned(),
+        },
+        channel,
+    })
 }
 
 /// Records what attempt `attempt` of the delivery came to; false if the
@@ -382,6 +405,15 @@ pub async fn record(
     next: &NextStep,
 ) -> Result<bool, StoreError> {
     let client = super::connection(pool, "recording a delivery attempt").await?;
+    record_on(&client, id, attempt, next).await
+}
+
+async fn record_on(
+    client: &impl GenericClient,
+    id: Uuid,
+    attempt: i32,
+    next: &NextStep,
+) -> Result<bool, StoreError> {
     let (status, error, retry_at) = match next {
         NextStep::Delivered => (DeliveryStatus::Delivered, None, None),
         NextStep::RetryAt { at, error } => {
@@ -390,7 +422,7 @@ pub async fn record(
         NextStep::Failed { error } => (DeliveryStatus::Failed, Some(error.as_str()), None),
     };
     let rows = query_prepared(
-        &client,
+        client,
         "UPDATE deliveries
          SET status = $3, last_error = COALESCE($4, last_error),
              delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,

@@ -72,6 +72,27 @@ impl StoreError {
             if source.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
     }
 
+    /// A projection write's error: a unique violation of `name_index`
+    /// means the name is taken by another live `what`.
+    pub fn from_named_write(
+        context: &'static str,
+        source: tokio_postgres::Error,
+        name_index: &str,
+        what: &'static str,
+        name: &str,
+    ) -> Self {
+        let name_taken = source.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            && source.as_db_error().and_then(|db| db.constraint()) == Some(name_index);
+        if name_taken {
+            Self::NameTaken {
+                what,
+                name: name.to_owned(),
+            }
+        } else {
+            Self::from_db(context, source)
+        }
+    }
+
     pub fn from_pool(context: &'static str, error: deadpool_postgres::PoolError) -> Self {
         match error {
             deadpool_postgres::PoolError::Backend(source) => Self::from_db(context, source),

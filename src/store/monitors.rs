@@ -4,7 +4,6 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
@@ -97,16 +96,13 @@ pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView
         )
         .await
         .map_err(|e| {
-            let name_taken = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                && e.as_db_error().and_then(|db| db.constraint()) == Some(NAME_INDEX);
-            if name_taken {
-                StoreError::NameTaken {
-                    what: "monitor",
-                    name: c.name.as_ref().to_owned(),
-                }
-            } else {
-                StoreError::from_db("saving the monitors projection", e)
-            }
+            StoreError::from_named_write(
+                "saving the monitors projection",
+                e,
+                NAME_INDEX,
+                "monitor",
+                c.name.as_ref(),
+            )
         })?;
     from_row(&row)
 }

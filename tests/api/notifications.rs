@@ -618,3 +618,39 @@ async fn three_notifiers_and_a_sigkill_still_deliver_everything_one_attempt_at_a
             .all(|d| d["attempts"].as_i64().unwrap() >= 1)
     );
 }
+
+#[actix_web::test]
+async fn an_unreadable_delivery_is_failed_not_claimed_forever() {
+    let receiver = Receiver::start();
+    let app = spawn_roles("api,notifier", &[]).await;
+    let channel = create_channel(
+        &app,
+        json!({"name": "c", "kind": "webhook", "url": receiver.url("/c")}),
+    )
+    .await;
+    let channel_id: uuid::Uuid = channel["id"].as_str().unwrap().parse().unwrap();
+    app.db()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO deliveries (id, channel_id, monitor_id, event_seq, kind)
+             VALUES (gen_random_uuid(), '{channel_id}', gen_random_uuid(), 999999, 'down');
+             NOTIFY upwatch_deliveries;"
+        ))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/channels/{channel_id}/deliveries?status=failed");
+    let failed = wait_for("the delivery to fail", PATIENCE, || async {
+        let items = deliveries(&app, &path).await;
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("event 999999 is missing"),
+        "{}",
+        failed[0]
+    );
+    assert!(receiver.received().is_empty());
+}

@@ -2,6 +2,7 @@
 
 mod fleet;
 mod measure;
+mod notify;
 mod scenarios;
 mod target;
 
@@ -69,6 +70,20 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
     },
+    /// Transition recorded → webhook received under load; deliveries/s.
+    Notify {
+        /// Monitors at 1 s as background load.
+        #[arg(long, default_value_t = 5000)]
+        load: usize,
+        /// Monitors flipped down and back up (one webhook each way).
+        #[arg(long, default_value_t = 50)]
+        flips: usize,
+        /// Deliveries owed at once to measure one notifier's rate.
+        #[arg(long, default_value_t = 5000)]
+        burst: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Memory per idle monitor.
     Resources {
         #[arg(long, default_value_t = 100_000)]
@@ -122,6 +137,12 @@ fn main() -> ExitCode {
                     flips,
                     common,
                 } => scenarios::latency(&common, load, flips).await,
+                Scenario::Notify {
+                    load,
+                    flips,
+                    burst,
+                    common,
+                } => notify::notify(&common, load, flips, burst).await,
                 Scenario::Resources { monitors, common } => {
                     scenarios::resources(&common, monitors).await
                 }

@@ -21,7 +21,7 @@ use crate::measure::{self, pause, percentile, probe_stats, report, scheduled_tic
 /// Targets are spread over this many paths.
 const PATHS: usize = 1000;
 
-fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
+pub fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
     json!({
         "name": format!("bench-{i}"),
         "url": format!("{}/t/p{}", fleet.target, i % PATHS),

@@ -1,0 +1,179 @@
+//! The `notify` scenario: transition recorded → webhook received, under a
+//! background probe load, and how many deliveries per second one notifier
+//! sends to a receiver that answers at once.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::bail;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::fleet::{Common, Fleet};
+use crate::measure::{pause, percentile, report};
+use crate::scenarios::monitor;
+
+/// What the receiver got: the event's seq (none for a test) and when.
+type Arrivals = Arc<Mutex<Vec<(Option<i64>, OffsetDateTime)>>>;
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    arrivals: web::Data<Arrivals>,
+) -> HttpResponse {
+    let at = OffsetDateTime::now_utc();
+    let seq = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["seq"].as_i64());
+    if req.headers().contains_key("x-upwatch-delivery")
+        && let Ok(mut arrivals) = arrivals.lock()
+    {
+        arrivals.push((seq, at));
+    }
+    HttpResponse::NoContent().finish()
+}
+
+fn start_receiver() -> anyhow::Result<(String, Arrivals)> {
+    let arrivals: Arrivals = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let shared = arrivals.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(shared.clone()))
+            .default_service(web::to(receive))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    actix_web::rt::spawn(server);
+    Ok((url, arrivals))
+}
+
+async fn wait_for_arrivals(arrivals: &Arrivals, wanted: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while arrivals.lock().map(|a| a.len()).unwrap_or(0) < wanted {
+        if Instant::now() > deadline {
+            bail!("{wanted} webhooks did not arrive within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+pub async fn notify(
+    common: &Common,
+    load: usize,
+    flips: usize,
+    burst: usize,
+) -> anyhow::Result<()> {
+    let (hook, arrivals) = start_receiver()?;
+    let fleet = Fleet::start(common, &[]).await?;
+    let body = json!({"name": "bench", "kind": "webhook", "url": hook,
+        "secret": "bench-secret-0123456789", "match_tags": ["flip"]});
+    let response = fleet
+        .http
+        .post(format!("{}/channels", fleet.api))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)
+        .send()
+        .await?
+        .error_for_status()?;
+    let channel: Value = serde_json::from_slice(&response.bytes().await?)?;
+    fleet
+        .register(load, |i| monitor(&fleet, i, 1, 1000))
+        .await?;
+    fleet
+        .register(flips, |i| {
+            json!({
+                "name": format!("flip-{i}"), "url": format!("{}/t/flip{i}", fleet.target),
+                "interval_seconds": 1, "timeout_ms": 1000, "failure_threshold": 1,
+                "recovery_threshold": 1, "tags": ["flip"],
+            })
+        })
+        .await?;
+    // The first `up` of each is not news: nothing arrives for it.
+    pause(Duration::from_secs(10)).await;
+    for (round, status) in [503, 200].into_iter().enumerate() {
+        for i in 0..flips {
+            fleet.flip(&format!("flip{i}"), status).await?;
+        }
+        wait_for_arrivals(&arrivals, flips * (round + 1)).await?;
+    }
+    let received: Vec<(i64, OffsetDateTime)> = arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("receiver poisoned"))?
+        .iter()
+        .filter_map(|(seq, at)| seq.map(|s| (s, *at)))
+        .collect();
+    let seqs: Vec<i64> = received.iter().map(|(s, _)| *s).collect();
+    let rows = fleet
+        .db
+        .query(
+            "SELECT seq, recorded_at FROM events WHERE seq = ANY($1)",
+            &[&seqs],
+        )
+        .await?;
+    let recorded: std::collections::HashMap<i64, OffsetDateTime> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut latencies: Vec<f64> = received
+        .iter()
+        .filter_map(|(seq, at)| {
+            recorded
+                .get(seq)
+                .map(|r| (*at - *r).as_seconds_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+
+    // Throughput: a burst of owed deliveries, sent by the one notifier.
+    let channel_id: uuid::Uuid = channel["id"].as_str().unwrap_or_default().parse()?;
+    let before = arrivals.lock().map(|a| a.len()).unwrap_or(0);
+    let started = Instant::now();
+    fleet
+        .db
+        .batch_execute(&format!(
+            "INSERT INTO deliveries (id, channel_id, kind)
+             SELECT gen_random_uuid(), '{channel_id}', 'test' FROM generate_series(1, {burst});
+             NOTIFY upwatch_deliveries;"
+        ))
+        .await?;
+    wait_for_arrivals(&arrivals, before + burst).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = fleet
+            .db
+            .query_one(
+                "SELECT count(*) FROM deliveries WHERE status <> 'delivered'",
+                &[],
+            )
+            .await?;
+        if row.get::<_, i64>(0) == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the burst was not all recorded delivered within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let burst_seconds = started.elapsed().as_secs_f64();
+
+    let mut fields = Map::new();
+    fields.insert("load_monitors_at_1s".into(), json!(load));
+    fields.insert("transitions_measured".into(), json!(latencies.len()));
+    fields.insert("webhook_p50_ms".into(), json!(percentile(&latencies, 50.0)));
+    fields.insert("webhook_p99_ms".into(), json!(percentile(&latencies, 99.0)));
+    fields.insert(
+        "webhook_max_ms".into(),
+        json!(percentile(&latencies, 100.0)),
+    );
+    fields.insert("burst_deliveries".into(), json!(burst));
+    fields.insert("burst_seconds".into(), json!(burst_seconds));
+    fields.insert(
+        "deliveries_per_second".into(),
+        json!(burst as f64 / burst_seconds),
+    );
+    fleet.finish().await?;
+    report(&common.out, "notify", fields)
+}
