@@ -4,6 +4,7 @@ pub mod actor;
 pub mod audit;
 pub mod channel;
 pub mod check;
+pub mod condition;
 pub mod config;
 pub mod feed;
 pub mod fields;
