@@ -3,16 +3,22 @@
 use serde_json::json;
 
 use crate::domain::check::{Check, CheckFields};
+use crate::domain::condition::Conditions;
 use crate::domain::observation::Observation;
 use crate::domain::probe::ProbeSpec;
 use crate::domain::{MonitorUrl, TimeoutMs};
 
 /// The probe `check` runs; the error names the bad argument.
-pub fn spec(url: &str, timeout_ms: i64) -> Result<ProbeSpec, String> {
+pub fn spec(url: &str, timeout_ms: i64, conditions: &[String]) -> Result<ProbeSpec, String> {
+    let conditions = Conditions::parse(conditions).map_err(|(index, e)| match index {
+        Some(i) => format!("--condition `{}`: {e}", conditions[i]),
+        None => format!("--condition: {e}"),
+    })?;
     let fields = CheckFields {
         url: MonitorUrl::parse(url).map_err(|e| format!("URL {e}"))?,
         method: None,
         expected_status: None,
+        conditions,
     };
     Ok(ProbeSpec {
         check: Check::parse(fields).map_err(|e| format!("URL {}", e.message))?,

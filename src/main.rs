@@ -47,11 +47,14 @@ enum Command {
     },
     /// Probe one URL now, print the result as JSON; exit 0 if up, 1 if down.
     Check {
-        /// Absolute http or https URL.
+        /// Absolute http, https or tcp URL.
         url: String,
         /// How long the whole request may take (100–60000).
         #[arg(long, default_value_t = 5000, allow_negative_numbers = true)]
         timeout_ms: i64,
+        /// A condition every answer must meet, e.g. `[BODY].status == UP` (repeatable).
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
     },
 }
 
@@ -60,8 +63,13 @@ const EXIT_BAD_SETTING: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Check { url, timeout_ms } = &cli.command {
-        return check(url, *timeout_ms);
+    if let Command::Check {
+        url,
+        timeout_ms,
+        conditions,
+    } = &cli.command
+    {
+        return check(url, *timeout_ms, conditions);
     }
     let replay_options = match &cli.command {
         Command::Replay {
@@ -149,8 +157,8 @@ fn main() -> ExitCode {
 
 /// `upwatch check`: one probe with the same code and classification the
 /// workers use.
-fn check(url: &str, timeout_ms: i64) -> ExitCode {
-    let spec = match check::spec(url, timeout_ms) {
+fn check(url: &str, timeout_ms: i64, conditions: &[String]) -> ExitCode {
+    let spec = match check::spec(url, timeout_ms, conditions) {
         Ok(spec) => spec,
         Err(message) => {
             eprintln!("upwatch: {message}");

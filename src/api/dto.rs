@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::extract::json_kind;
 use crate::domain::actor::AggregateType;
 use crate::domain::audit::AuditState;
+use crate::domain::condition::Conditions;
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
     MonitorUrl, Tags, Threshold, TimeoutMs,
@@ -19,7 +20,7 @@ use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
 
 /// The writable fields, in the contract's order (errors name the first bad one).
-const WRITABLE_FIELDS: [&str; 9] = [
+const WRITABLE_FIELDS: [&str; 10] = [
     "name",
     "url",
     "method",
@@ -29,6 +30,7 @@ const WRITABLE_FIELDS: [&str; 9] = [
     "failure_threshold",
     "recovery_threshold",
     "tags",
+    "conditions",
 ];
 
 /// Parses a POST or PATCH body into the changes it asks for. Unknown fields,
@@ -107,10 +109,37 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiErr
                     .collect::<Result<Vec<_>, _>>()?;
                 changes.tags = Some(Tags::parse(&tags).map_err(invalid)?);
             }
+            "conditions" => changes.conditions = Some(parse_conditions(value)?),
             _ => {}
         }
     }
     Ok(changes)
+}
+
+/// `conditions`: an array of condition strings; a bad one is named by its
+/// index (`conditions[2]`).
+fn parse_conditions(value: &Value) -> Result<Conditions, ApiError> {
+    let field = "conditions";
+    let Value::Array(items) = value else {
+        return Err(ApiError::validation(
+            field,
+            format!("must be an array of strings, got {}", json_kind(value)),
+        ));
+    };
+    let mut texts = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let text = item.as_str().ok_or_else(|| {
+            ApiError::validation(
+                format!("{field}[{i}]"),
+                format!("must be a string, got {}", json_kind(item)),
+            )
+        })?;
+        texts.push(text);
+    }
+    Conditions::parse(&texts).map_err(|(index, e)| match index {
+        Some(i) => ApiError::validation(format!("{field}[{i}]"), e.0),
+        None => ApiError::validation(field, e.0),
+    })
 }
 
 pub(super) fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {
@@ -144,6 +173,7 @@ pub struct ConfigResponse {
     pub failure_threshold: u8,
     pub recovery_threshold: u8,
     pub tags: Vec<String>,
+    pub conditions: Vec<String>,
 }
 
 impl From<&MonitorConfig> for ConfigResponse {
@@ -159,6 +189,7 @@ impl From<&MonitorConfig> for ConfigResponse {
             failure_threshold: c.failure_threshold.get(),
             recovery_threshold: c.recovery_threshold.get(),
             tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),
+            conditions: check.conditions.iter().map(ToString::to_string).collect(),
         }
     }
 }

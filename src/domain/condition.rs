@@ -522,9 +522,64 @@ impl fmt::Display for ConditionFailed {
     }
 }
 
-/// Every condition in order; the first that fails.
-pub fn evaluate_all(conditions: &[Condition], seen: &Evidence<'_>) -> Result<(), ConditionFailed> {
-    conditions.iter().try_for_each(|c| c.evaluate(seen))
+/// A monitor's conditions: at most `MAX_CONDITIONS`, each checked on every
+/// result, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Condition>", into = "Vec<Condition>")]
+pub struct Conditions(Vec<Condition>);
+
+impl Conditions {
+    /// Every condition of `raw`; the error gives the index of the first bad one.
+    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, (Option<usize>, InvalidValue)> {
+        if raw.len() > MAX_CONDITIONS {
+            return Err((
+                None,
+                InvalidValue(format!(
+                    "at most {MAX_CONDITIONS} conditions, got {}",
+                    raw.len()
+                )),
+            ));
+        }
+        raw.iter()
+            .enumerate()
+            .map(|(i, text)| Condition::parse(text.as_ref()).map_err(|e| (Some(i), e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Condition> {
+        self.0.iter()
+    }
+
+    /// Whether any condition reads the body.
+    pub fn need_body(&self) -> bool {
+        self.0.iter().any(Condition::needs_body)
+    }
+
+    /// Every condition in order; the first that fails.
+    pub fn evaluate(&self, seen: &Evidence<'_>) -> Result<(), ConditionFailed> {
+        self.0.iter().try_for_each(|c| c.evaluate(seen))
+    }
+}
+
+impl TryFrom<Vec<Condition>> for Conditions {
+    type Error = String;
+    fn try_from(value: Vec<Condition>) -> Result<Self, Self::Error> {
+        if value.len() > MAX_CONDITIONS {
+            return Err(format!("at most {MAX_CONDITIONS} conditions"));
+        }
+        Ok(Self(value))
+    }
+}
+
+impl From<Conditions> for Vec<Condition> {
+    fn from(value: Conditions) -> Self {
+        value.0
+    }
 }
 
 #[cfg(test)]

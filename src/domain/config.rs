@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::check::{Check, CheckFields};
+use super::condition::Conditions;
 use super::fields::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, MonitorName, MonitorUrl, Tags, Threshold,
     TimeoutMs,
@@ -55,6 +56,9 @@ struct ConfigRecord {
     failure_threshold: Threshold,
     recovery_threshold: Threshold,
     tags: Tags,
+    /// Absent in events recorded before conditions existed.
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    conditions: Conditions,
 }
 
 impl TryFrom<ConfigRecord> for MonitorConfig {
@@ -66,6 +70,7 @@ impl TryFrom<ConfigRecord> for MonitorConfig {
                 url: record.url,
                 method: record.method,
                 expected_status: record.expected_status,
+                conditions: record.conditions,
             })?,
             interval_seconds: record.interval_seconds,
             timeout_ms: record.timeout_ms,
@@ -89,6 +94,7 @@ impl From<MonitorConfig> for ConfigRecord {
             failure_threshold: config.failure_threshold,
             recovery_threshold: config.recovery_threshold,
             tags: config.tags,
+            conditions: check.conditions,
         }
     }
 }
@@ -107,6 +113,7 @@ pub struct MonitorChanges {
     pub failure_threshold: Option<Threshold>,
     pub recovery_threshold: Option<Threshold>,
     pub tags: Option<Tags>,
+    pub conditions: Option<Conditions>,
 }
 
 impl MonitorChanges {
@@ -124,6 +131,10 @@ impl MonitorChanges {
             expected_status: match &self.expected_status {
                 Some(expected) => expected.clone(),
                 None => current.and_then(|c| c.expected_status.clone()),
+            },
+            conditions: match &self.conditions {
+                Some(conditions) => conditions.clone(),
+                None => current.map(|c| c.conditions.clone()).unwrap_or_default(),
             },
         })
     }
@@ -209,6 +220,7 @@ impl MonitorConfig {
                 self.recovery_threshold != other.recovery_threshold,
             ),
             ("tags", self.tags != other.tags),
+            ("conditions", check.conditions != other_check.conditions),
         ];
         checks
             .into_iter()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Finding, ProberError};
+use super::{Answer, Finding, ProberError};
 use crate::domain::HttpMethod;
 use crate::domain::check::HttpCheck;
 use crate::domain::observation::Details;
@@ -33,7 +33,7 @@ impl HttpProber {
     pub(super) async fn probe(&self, check: &HttpCheck) -> Finding {
         match self.exchange(check).await {
             Err(error) => Finding::down(describe(&error)),
-            Ok(status) => {
+            Ok((status, answer)) => {
                 let up = check.is_up(status);
                 Finding {
                     up,
@@ -41,27 +41,52 @@ impl HttpProber {
                     details: Details {
                         http_status: Some(status),
                     },
+                    answer,
                 }
             }
         }
     }
 
-    /// Sends the request and reads (a bounded part of) the body; the status.
-    async fn exchange(&self, check: &HttpCheck) -> Result<u16, reqwest::Error> {
+    /// Sends the request and reads (a bounded part of) the body: the status,
+    /// and what the check's conditions read (headers, the body as text).
+    async fn exchange(&self, check: &HttpCheck) -> Result<(u16, Answer), reqwest::Error> {
         let request = match check.method {
             HttpMethod::Get => self.client.get(check.url.as_url().clone()),
             HttpMethod::Head => self.client.head(check.url.as_url().clone()),
         };
         let mut response = request.send().await?;
         let status = response.status().as_u16();
+        let mut answer = Answer {
+            connected: true,
+            ..Answer::default()
+        };
+        if !check.conditions.is_empty() {
+            answer.headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect();
+        }
+        let keep_body = check.conditions.need_body();
+        let mut body = Vec::new();
         let mut read = 0;
         while let Some(chunk) = response.chunk().await? {
             read += chunk.len();
+            if keep_body {
+                let room = BODY_READ_LIMIT.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
             if read >= BODY_READ_LIMIT {
                 break;
             }
         }
-        Ok(status)
+        if keep_body {
+            answer.body = Some(String::from_utf8_lossy(&body).into_owned());
+        }
+        Ok((status, answer))
     }
 }
 

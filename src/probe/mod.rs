@@ -3,12 +3,14 @@
 //! exchange and every failure is a `down` observation with a short error.
 
 mod http;
+mod tcp;
 
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::domain::check::Check;
+use crate::domain::condition::Evidence;
 use crate::domain::observation::{Details, Observation};
 use crate::domain::probe::ProbeSpec;
 
@@ -16,12 +18,24 @@ use crate::domain::probe::ProbeSpec;
 #[error("cannot build the HTTP client: {0}")]
 pub struct ProberError(#[source] reqwest::Error);
 
-/// What a kind's prober found, before the dispatch adds the timing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a kind's prober found, before the dispatch adds the timing and
+/// checks the conditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Finding {
     up: bool,
     error: Option<String>,
     details: Details,
+    /// What only conditions read; filled in only when the check has some.
+    answer: Answer,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Answer {
+    connected: bool,
+    /// Response headers, names lower-cased.
+    headers: Vec<(String, String)>,
+    /// The body's first 64 KiB as text, when a condition reads it.
+    body: Option<String>,
 }
 
 impl Finding {
@@ -29,7 +43,7 @@ impl Finding {
         Self {
             up: false,
             error: Some(error.into()),
-            details: Details::default(),
+            ..Self::default()
         }
     }
 }
@@ -53,12 +67,28 @@ impl Prober {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
         let timeout = Duration::from_millis(u64::from(spec.timeout.get()));
-        let finding = tokio::time::timeout(timeout, self.run(&spec.check))
+        let mut finding = tokio::time::timeout(timeout, self.run(&spec.check))
             .await
             .unwrap_or_else(|_| Finding::down("timeout"));
+        let latency_ms = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX);
+        let conditions = spec.check.conditions();
+        if finding.up && !conditions.is_empty() {
+            let seen = Evidence {
+                status: finding.details.http_status,
+                response_time_ms: latency_ms,
+                body: finding.answer.body.as_deref(),
+                headers: &finding.answer.headers,
+                connected: finding.answer.connected,
+                certificate_expires_in: None,
+            };
+            if let Err(failed) = conditions.evaluate(&seen) {
+                finding.up = false;
+                finding.error = Some(failed.to_string());
+            }
+        }
         Observation {
             up: finding.up,
-            latency_ms: u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX),
+            latency_ms,
             error: finding.error,
             details: finding.details,
             started_at,
@@ -69,6 +99,7 @@ impl Prober {
     async fn run(&self, check: &Check) -> Finding {
         match check {
             Check::Http(check) => self.http.probe(check).await,
+            Check::Tcp(check) => tcp::probe(check).await,
         }
     }
 }

@@ -70,6 +70,7 @@ impl<'de> Deserialize<'de> for Job {
                 url,
                 method: job.method,
                 expected_status: job.expected_status,
+                conditions: Default::default(),
             })
             .map_err(|e| e.to_string()),
             (None, None) => Err("a job has neither `check` nor `url`".to_owned()),
@@ -293,6 +294,7 @@ mod tests {
                     url: MonitorUrl::parse("http://a.example/health").unwrap(),
                     method: HttpMethod::Head,
                     expected_status: Some(ExpectedStatuses::parse(&[200, 204]).unwrap()),
+                    conditions: Default::default(),
                 }),
                 timeout: TimeoutMs::parse(750).unwrap(),
             },
@@ -333,7 +335,9 @@ mod tests {
             .unwrap()
             .remove("expected_status");
         let read: Job = serde_json::from_value(no_expectation).unwrap();
-        let Check::Http(check) = read.spec.check;
+        let Check::Http(check) = read.spec.check else {
+            panic!("an HTTP check reads back as HTTP");
+        };
         assert_eq!(check.expected_status, None);
 
         let ftp = serde_json::json!({
@@ -341,6 +345,10 @@ mod tests {
             "method": "GET", "timeout": 750, "scheduled_at_ms": 1,
         });
         let refused = serde_json::from_value::<Job>(ftp).unwrap_err();
-        assert!(refused.to_string().contains("scheme must be http or https"));
+        assert!(
+            refused
+                .to_string()
+                .contains("scheme must be one of http, https")
+        );
     }
 }

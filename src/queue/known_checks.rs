@@ -50,6 +50,7 @@ mod tests {
             url: MonitorUrl::parse(url).unwrap(),
             method: HttpMethod::Get,
             expected_status: None,
+            conditions: Default::default(),
         });
         serde_json::to_string(&check).unwrap()
     }

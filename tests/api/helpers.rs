@@ -343,6 +343,7 @@ pub fn http_spec(
             method,
             expected_status: expected
                 .map(|codes| upwatch::domain::ExpectedStatuses::parse(codes).unwrap()),
+            conditions: Default::default(),
         }),
         timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),
     }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench_smoke;
+mod checks;
 mod concurrency;
 mod event_log;
 mod folding;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Check, CheckFields};
+use crate::domain::condition::Conditions;
 use crate::domain::config::FieldError;
 use crate::domain::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
 
@@ -12,6 +13,9 @@ pub struct HttpCheck {
     pub url: MonitorUrl,
     pub method: HttpMethod,
     pub expected_status: Option<ExpectedStatuses>,
+    /// Absent in checks stored before conditions existed.
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
 }
 
 pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
@@ -19,6 +23,7 @@ pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
         url: fields.url,
         method: fields.method.unwrap_or_default(),
         expected_status: fields.expected_status,
+        conditions: fields.conditions,
     }))
 }
 
@@ -28,6 +33,7 @@ impl HttpCheck {
             url: self.url.clone(),
             method: Some(self.method),
             expected_status: self.expected_status.clone(),
+            conditions: self.conditions.clone(),
         }
     }
 

@@ -6,11 +6,14 @@
 //! generic `Observation`.
 
 mod http;
+mod tcp;
 
 pub use http::HttpCheck;
+pub use tcp::TcpCheck;
 
 use serde::{Deserialize, Serialize};
 
+use super::condition::Conditions;
 use super::config::FieldError;
 use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
 
@@ -18,6 +21,7 @@ use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Check {
     Http(HttpCheck),
+    Tcp(TcpCheck),
 }
 
 /// The monitor's writable fields that say what to check, as the API and the
@@ -28,6 +32,7 @@ pub struct CheckFields {
     /// `None`: the kind's default.
     pub method: Option<HttpMethod>,
     pub expected_status: Option<ExpectedStatuses>,
+    pub conditions: Conditions,
 }
 
 /// A kind's parser: the check these fields describe, or the first field
@@ -35,7 +40,7 @@ pub struct CheckFields {
 type Parser = fn(CheckFields) -> Result<Check, FieldError>;
 
 /// Every kind: the URL schemes that select it, and its parser.
-const KINDS: &[(&[&str], Parser)] = &[(&["http", "https"], http::parse)];
+const KINDS: &[(&[&str], Parser)] = &[(&["http", "https"], http::parse), (&["tcp"], tcp::parse)];
 
 impl Check {
     /// The check `fields` describe: the URL's scheme picks the kind.
@@ -51,7 +56,7 @@ impl Check {
                 let known: Vec<&str> = KINDS.iter().flat_map(|(s, _)| s.iter().copied()).collect();
                 Err(FieldError::new(
                     "url",
-                    format!("scheme must be {}, got `{scheme}`", known.join(" or ")),
+                    format!("scheme must be one of {}, got `{scheme}`", known.join(", ")),
                 ))
             }
         }
@@ -61,6 +66,7 @@ impl Check {
     pub fn fields(&self) -> CheckFields {
         match self {
             Self::Http(check) => check.fields(),
+            Self::Tcp(check) => check.fields(),
         }
     }
 
@@ -68,6 +74,15 @@ impl Check {
     pub fn url(&self) -> &MonitorUrl {
         match self {
             Self::Http(check) => &check.url,
+            Self::Tcp(check) => &check.url,
+        }
+    }
+
+    /// What is checked on every answer beyond the kind's own rule.
+    pub fn conditions(&self) -> &Conditions {
+        match self {
+            Self::Http(check) => &check.conditions,
+            Self::Tcp(check) => &check.conditions,
         }
     }
 }
@@ -82,6 +97,7 @@ mod tests {
             url: MonitorUrl::parse(url).unwrap(),
             method: None,
             expected_status: None,
+            conditions: Conditions::default(),
         }
     }
 
@@ -92,7 +108,12 @@ mod tests {
         assert_eq!(check.url().as_ref(), "https://a.example/health");
         let refused = Check::parse(fields("ftp://a.example/")).unwrap_err();
         assert_eq!(refused.field, "url");
-        assert_eq!(refused.message, "scheme must be http or https, got `ftp`");
+        assert_eq!(
+            refused.message,
+            "scheme must be one of http, https, tcp, got `ftp`"
+        );
+        let tcp = Check::parse(fields("tcp://db.example:5432")).unwrap();
+        assert!(matches!(tcp, Check::Tcp(_)));
     }
 
     #[test]
@@ -114,7 +135,7 @@ mod tests {
         fn only_http_urls_make_a_check(raw in "(https?|ftp|file)://[a-z0-9.]{1,20}(:[0-9]{1,5})?(/[a-z]{0,10})?") {
             if let Ok(url) = MonitorUrl::parse(&raw) {
                 let scheme = url.as_url().scheme().to_owned();
-                let parsed = Check::parse(CheckFields { url, method: None, expected_status: None });
+                let parsed = Check::parse(CheckFields { url, method: None, expected_status: None, conditions: Conditions::default() });
                 prop_assert_eq!(parsed.is_ok(), scheme.starts_with("http"));
             }
         }

@@ -1,0 +1,109 @@
+//! The TCP check: a connection to `tcp://host:port` that opens within the
+//! timeout (and every condition holds).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckFields};
+use crate::domain::condition::Conditions;
+use crate::domain::config::FieldError;
+use crate::domain::fields::MonitorUrl;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpCheck {
+    pub url: MonitorUrl,
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
+}
+
+pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
+    let url = fields.url.as_url();
+    if url.port().is_none() {
+        return Err(FieldError::new("url", "must name a port: tcp://host:port"));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(FieldError::new(
+            "url",
+            "must be tcp://host:port, without a path or query",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new("url", "must not carry credentials"));
+    }
+    if fields.method.is_some() {
+        return Err(FieldError::new("method", "is for HTTP checks only"));
+    }
+    if fields.expected_status.is_some() {
+        return Err(FieldError::new(
+            "expected_status",
+            "is for HTTP checks only",
+        ));
+    }
+    Ok(Check::Tcp(TcpCheck {
+        url: fields.url,
+        conditions: fields.conditions,
+    }))
+}
+
+impl TcpCheck {
+    pub(super) fn fields(&self) -> CheckFields {
+        CheckFields {
+            url: self.url.clone(),
+            method: None,
+            expected_status: None,
+            conditions: self.conditions.clone(),
+        }
+    }
+
+    /// The host and port to connect to.
+    pub fn address(&self) -> (String, u16) {
+        let url = self.url.as_url();
+        let host = url.host_str().unwrap_or_default();
+        // An IPv6 literal comes bracketed; the resolver wants it bare.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (host.to_owned(), url.port().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fields::{ExpectedStatuses, HttpMethod};
+
+    fn fields(url: &str) -> CheckFields {
+        CheckFields {
+            url: MonitorUrl::parse(url).unwrap(),
+            method: None,
+            expected_status: None,
+            conditions: Conditions::default(),
+        }
+    }
+
+    #[test]
+    fn a_tcp_check_needs_a_host_and_port_and_nothing_of_http() {
+        let Check::Tcp(check) = parse(fields("tcp://db.example:5432")).unwrap() else {
+            panic!("not tcp");
+        };
+        assert_eq!(check.address(), ("db.example".to_owned(), 5432));
+        let Check::Tcp(v6) = parse(fields("tcp://[::1]:6379")).unwrap() else {
+            panic!("not tcp");
+        };
+        assert_eq!(v6.address(), ("::1".to_owned(), 6379));
+        for bad in [
+            "tcp://db.example",
+            "tcp://db.example:5432/x",
+            "tcp://u:p@db.example:1",
+        ] {
+            assert_eq!(parse(fields(bad)).unwrap_err().field, "url", "{bad}");
+        }
+        let with_method = CheckFields {
+            method: Some(HttpMethod::Get),
+            ..fields("tcp://db.example:5432")
+        };
+        assert_eq!(parse(with_method).unwrap_err().field, "method");
+        let with_status = CheckFields {
+            expected_status: Some(ExpectedStatuses::parse(&[200]).unwrap()),
+            ..fields("tcp://db.example:5432")
+        };
+        assert_eq!(parse(with_status).unwrap_err().field, "expected_status");
+    }
+}

@@ -1,0 +1,333 @@
+//! Checks beyond "HTTP answered 2xx": conditions on what an HTTP target
+//! answers, and TCP connects, against real local peers; through the prober,
+//! the API, the whole pipeline and `upwatch check`.
+
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use reqwest::Method;
+use serde_json::{Value, json};
+use upwatch::domain::check::{Check, CheckFields};
+use upwatch::domain::condition::Conditions;
+use upwatch::domain::probe::ProbeSpec;
+use upwatch::domain::{MonitorUrl, TimeoutMs};
+use upwatch::probe::Prober;
+
+use crate::helpers::{assert_error, spawn_pipeline, spawn_roles, wait_for};
+use crate::pipeline::register;
+
+/// `/json` answers a JSON health document with an `X-Version` header;
+/// `/text` a plain body.
+fn spawn_json_target() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/json",
+                web::to(|| async {
+                    HttpResponse::Ok()
+                        .insert_header(("X-Version", "2.1.0"))
+                        .json(json!({"status": "UP", "version": "2.1.0",
+                            "checks": [{"name": "db", "ok": true, "ms": 4}], "load": 0.25}))
+                }),
+            )
+            .route(
+                "/text",
+                web::to(|| async { HttpResponse::Ok().body("all systems go") }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn spec(url: &str, conditions: &[&str]) -> ProbeSpec {
+    ProbeSpec {
+        check: Check::parse(CheckFields {
+            url: MonitorUrl::parse(url).unwrap(),
+            method: None,
+            expected_status: None,
+            conditions: Conditions::parse(conditions).unwrap(),
+        })
+        .unwrap(),
+        timeout: TimeoutMs::parse(2000).unwrap(),
+    }
+}
+
+#[actix_web::test]
+async fn conditions_on_status_body_headers_and_time_decide_up_or_down() {
+    let target = spawn_json_target();
+    let prober = Prober::new().unwrap();
+    let json = format!("{target}/json");
+    let cases: [(&str, &[&str], Option<&str>); 9] = [
+        (
+            &json,
+            &[
+                "[STATUS] == 200",
+                "[BODY].status == UP",
+                "[RESPONSE_TIME] < 2000",
+            ],
+            None,
+        ),
+        (
+            &json,
+            &[
+                "[BODY].checks[0].ok == true",
+                "[BODY].checks[0].ms <= 4",
+                "[BODY].load < 0.5",
+            ],
+            None,
+        ),
+        (
+            &json,
+            &["[HEADER].x-version == 2.1.0", "[BODY] contains \"version\""],
+            None,
+        ),
+        (
+            &json,
+            &["[BODY].status == DOWN"],
+            Some("condition failed: [BODY].status == DOWN (got UP)"),
+        ),
+        (
+            &json,
+            &["[BODY].checks[1].ok == true"],
+            Some("condition failed: [BODY].checks[1].ok == true (got nothing)"),
+        ),
+        (
+            &json,
+            &["[HEADER].x-version != 2.1.0"],
+            Some("condition failed: [HEADER].x-version != 2.1.0 (got 2.1.0)"),
+        ),
+        (
+            &json,
+            &["[STATUS] == 201"],
+            Some("condition failed: [STATUS] == 201 (got 200)"),
+        ),
+        (
+            &format!("{target}/text"),
+            &["[BODY] !contains go"],
+            Some("condition failed: [BODY] !contains go (got all systems go)"),
+        ),
+        (
+            &format!("{target}/missing"),
+            &["[BODY] contains x"],
+            Some("status 404"),
+        ),
+    ];
+    for (url, conditions, error) in cases {
+        let seen = prober.probe(&spec(url, conditions)).await;
+        assert_eq!(seen.up, error.is_none(), "{conditions:?}: {seen:?}");
+        assert_eq!(seen.error.as_deref(), error, "{conditions:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_tcp_check_is_up_while_a_listener_accepts_and_down_once_it_closes() {
+    let prober = Prober::new().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let open = prober
+        .probe(&spec(
+            &url,
+            &["[CONNECTED] == true", "[RESPONSE_TIME] < 1s"],
+        ))
+        .await;
+    assert!(open.up, "{open:?}");
+    assert_eq!(open.details.http_status, None);
+    let not_fast = prober.probe(&spec(&url, &["[RESPONSE_TIME] < 0"])).await;
+    assert!(!not_fast.up);
+    assert!(
+        not_fast
+            .error
+            .unwrap()
+            .starts_with("condition failed: [RESPONSE_TIME] < 0 (got ")
+    );
+    drop(listener);
+    let closed = prober.probe(&spec(&url, &[])).await;
+    assert!(!closed.up);
+    assert_eq!(closed.error.as_deref(), Some("connection refused"));
+}
+
+#[actix_web::test]
+async fn the_api_takes_conditions_and_tcp_urls_and_names_what_is_wrong() {
+    let app = spawn_roles("api", &[]).await;
+    let created = app
+        .create_monitor(json!({"name": "health", "url": "http://127.0.0.1:9/json",
+            "conditions": ["[STATUS] == 200", "[BODY].status == \"UP\""]}))
+        .await;
+    assert_eq!(
+        created["conditions"],
+        json!(["[STATUS] == 200", "[BODY].status == \"UP\""])
+    );
+    let tcp = app
+        .create_monitor(json!({"name": "db", "url": "tcp://127.0.0.1:5432"}))
+        .await;
+    assert_eq!(tcp["method"], Value::Null);
+    assert_eq!(tcp["conditions"], json!([]));
+    for (body, field) in [
+        (
+            json!({"name": "x", "url": "http://h/", "conditions": ["[STATUS] == 200", "[STATUS] = 200"]}),
+            "conditions[1]",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "conditions": ["[NOPE] == 1"]}),
+            "conditions[0]",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "conditions": [7]}),
+            "conditions[0]",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "conditions": "[STATUS] == 200"}),
+            "conditions",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "conditions": vec!["[STATUS] == 200"; 21]}),
+            "conditions",
+        ),
+        (json!({"name": "x", "url": "tcp://h"}), "url"),
+        (json!({"name": "x", "url": "tcp://h:1/path"}), "url"),
+        (
+            json!({"name": "x", "url": "tcp://h:1", "method": "GET"}),
+            "method",
+        ),
+        (
+            json!({"name": "x", "url": "tcp://h:1", "expected_status": [200]}),
+            "expected_status",
+        ),
+    ] {
+        let response = app.post_monitor(&body).await;
+        let error = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error["error"]["field"], field, "{body}");
+    }
+    let id = created["id"].as_str().unwrap();
+    let patched = app
+        .patch_monitor(
+            id,
+            &json!({"conditions": ["[BODY].version == 2.1.0"]}),
+            None,
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let (_, events) = app.get_json(&format!("/api/v1/monitors/{id}/events")).await;
+    let updated = &events["items"][1];
+    assert_eq!(updated["data"]["changed"], json!(["conditions"]));
+    assert_eq!(
+        updated["data"]["config"]["conditions"],
+        json!(["[BODY].version == 2.1.0"])
+    );
+    let (_, listed) = app.get_json("/api/v1/monitors?limit=10").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let state = app
+        .request(Method::GET, &format!("/api/v1/monitors/{id}/state"), None)
+        .await;
+    assert_eq!(state.status(), 200);
+}
+
+#[actix_web::test]
+async fn the_pipeline_records_a_failed_condition_and_a_closed_tcp_port_as_down() {
+    let app = spawn_pipeline(&[]).await;
+    let target = spawn_json_target();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_url = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let tcp = register(&app, "port", &tcp_url, json!({"failure_threshold": 1})).await;
+    let strict = register(
+        &app,
+        "strict",
+        &format!("{target}/json"),
+        json!({"failure_threshold": 1, "conditions": ["[BODY].version == 3.0.0"]}),
+    )
+    .await;
+    let status_of = |id: String| {
+        let app = &app;
+        async move {
+            let (_, m) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
+            m["status"].as_str().unwrap().to_owned()
+        }
+    };
+    wait_for(
+        "the tcp monitor to be up",
+        Duration::from_secs(30),
+        || async { (status_of(tcp.clone()).await == "up").then_some(()) },
+    )
+    .await;
+    wait_for(
+        "the strict monitor to be down",
+        Duration::from_secs(30),
+        || async { (status_of(strict.clone()).await == "down").then_some(()) },
+    )
+    .await;
+    let (_, results) = app
+        .get_json(&format!("/api/v1/monitors/{strict}/results?limit=1"))
+        .await;
+    assert_eq!(
+        results["items"][0]["error"],
+        "condition failed: [BODY].version == 3.0.0 (got 2.1.0)"
+    );
+    assert_eq!(results["items"][0]["http_status"], 200);
+    drop(listener);
+    wait_for(
+        "the tcp monitor to be down",
+        Duration::from_secs(30),
+        || async { (status_of(tcp.clone()).await == "down").then_some(()) },
+    )
+    .await;
+    let (_, results) = app
+        .get_json(&format!("/api/v1/monitors/{tcp}/results?limit=1"))
+        .await;
+    assert_eq!(results["items"][0]["error"], "connection refused");
+}
+
+#[actix_web::test]
+async fn upwatch_check_takes_conditions_and_tcp_urls() {
+    let target = spawn_json_target();
+    // Off the test's thread, which serves the target.
+    let run = |args: Vec<String>| async move {
+        actix_web::rt::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"))
+                .arg("check")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let json = format!("{target}/json");
+    let up = run(vec![
+        json.clone(),
+        "--condition".into(),
+        "[BODY].status == UP".into(),
+    ])
+    .await;
+    assert_eq!(up.status.code(), Some(0), "{up:?}");
+    let down = run(vec![
+        json.clone(),
+        "--condition".into(),
+        "[BODY].status == DOWN".into(),
+    ])
+    .await;
+    assert_eq!(down.status.code(), Some(1));
+    let line: Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(
+        line["error"],
+        "condition failed: [BODY].status == DOWN (got UP)"
+    );
+    let junk = run(vec![json, "--condition".into(), "[BODY] ~ x".into()]).await;
+    assert_eq!(junk.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&junk.stderr).contains("--condition"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = format!("tcp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    assert_eq!(run(vec![tcp.clone()]).await.status.code(), Some(0));
+    drop(listener);
+    let refused = run(vec![tcp]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&refused.stdout).unwrap()["error"],
+        "connection refused"
+    );
+}
