@@ -15,10 +15,8 @@ pub fn spec(url: &str, timeout_ms: i64, conditions: &[String]) -> Result<ProbeSp
         None => format!("--condition: {e}"),
     })?;
     let fields = CheckFields {
-        url: MonitorUrl::parse(url).map_err(|e| format!("URL {e}"))?,
-        method: None,
-        expected_status: None,
         conditions,
+        ..CheckFields::of(MonitorUrl::parse(url).map_err(|e| format!("URL {e}"))?)
     };
     Ok(ProbeSpec {
         check: Check::parse(fields).map_err(|e| format!("URL {}", e.message))?,

@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::extract::json_kind;
 use crate::domain::actor::AggregateType;
 use crate::domain::audit::AuditState;
+use crate::domain::check::{RequestBody, RequestHeaders};
 use crate::domain::condition::Conditions;
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
@@ -20,7 +21,7 @@ use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
 
 /// The writable fields, in the contract's order (errors name the first bad one).
-const WRITABLE_FIELDS: [&str; 10] = [
+const WRITABLE_FIELDS: [&str; 12] = [
     "name",
     "url",
     "method",
@@ -30,6 +31,8 @@ const WRITABLE_FIELDS: [&str; 10] = [
     "failure_threshold",
     "recovery_threshold",
     "tags",
+    "headers",
+    "body",
     "conditions",
 ];
 
@@ -109,11 +112,47 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiErr
                     .collect::<Result<Vec<_>, _>>()?;
                 changes.tags = Some(Tags::parse(&tags).map_err(invalid)?);
             }
+            "headers" => changes.headers = Some(parse_headers(value)?),
+            "body" => {
+                changes.body = Some(match value {
+                    Value::Null => None,
+                    other => Some(RequestBody::parse(string(field, other)?).map_err(invalid)?),
+                });
+            }
             "conditions" => changes.conditions = Some(parse_conditions(value)?),
             _ => {}
         }
     }
     Ok(changes)
+}
+
+/// `headers`: an object of header names to string values; null: none.
+fn parse_headers(value: &Value) -> Result<RequestHeaders, ApiError> {
+    let field = "headers";
+    let pairs: Vec<(&str, &str)> = match value {
+        Value::Null => Vec::new(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(name, value)| {
+                value.as_str().map(|v| (name.as_str(), v)).ok_or_else(|| {
+                    ApiError::validation(
+                        field,
+                        format!(
+                            "the value of `{name}` must be a string, got {}",
+                            json_kind(value)
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(ApiError::validation(
+                field,
+                format!("must be an object of strings, got {}", json_kind(other)),
+            ));
+        }
+    };
+    RequestHeaders::parse(&pairs).map_err(|e| ApiError::validation(field, e.0))
 }
 
 /// `conditions`: an array of condition strings; a bad one is named by its
@@ -173,6 +212,9 @@ pub struct ConfigResponse {
     pub failure_threshold: u8,
     pub recovery_threshold: u8,
     pub tags: Vec<String>,
+    /// HTTP only.
+    pub headers: Map<String, Value>,
+    pub body: Option<String>,
     pub conditions: Vec<String>,
 }
 
@@ -189,6 +231,12 @@ impl From<&MonitorConfig> for ConfigResponse {
             failure_threshold: c.failure_threshold.get(),
             recovery_threshold: c.recovery_threshold.get(),
             tags: c.tags.iter().map(|t| t.as_ref().to_owned()).collect(),
+            headers: check
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                .collect(),
+            body: check.body.as_ref().map(|b| b.as_str().to_owned()),
             conditions: check.conditions.iter().map(ToString::to_string).collect(),
         }
     }

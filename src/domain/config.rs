@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Check, CheckFields};
+use super::check::{Check, CheckFields, RequestBody, RequestHeaders};
 use super::condition::Conditions;
 use super::fields::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, MonitorName, MonitorUrl, Tags, Threshold,
@@ -56,7 +56,11 @@ struct ConfigRecord {
     failure_threshold: Threshold,
     recovery_threshold: Threshold,
     tags: Tags,
-    /// Absent in events recorded before conditions existed.
+    // Absent in events recorded before these existed.
+    #[serde(default, skip_serializing_if = "RequestHeaders::is_empty")]
+    headers: RequestHeaders,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<RequestBody>,
     #[serde(default, skip_serializing_if = "Conditions::is_empty")]
     conditions: Conditions,
 }
@@ -70,6 +74,8 @@ impl TryFrom<ConfigRecord> for MonitorConfig {
                 url: record.url,
                 method: record.method,
                 expected_status: record.expected_status,
+                headers: record.headers,
+                body: record.body,
                 conditions: record.conditions,
             })?,
             interval_seconds: record.interval_seconds,
@@ -94,6 +100,8 @@ impl From<MonitorConfig> for ConfigRecord {
             failure_threshold: config.failure_threshold,
             recovery_threshold: config.recovery_threshold,
             tags: config.tags,
+            headers: check.headers,
+            body: check.body,
             conditions: check.conditions,
         }
     }
@@ -113,6 +121,9 @@ pub struct MonitorChanges {
     pub failure_threshold: Option<Threshold>,
     pub recovery_threshold: Option<Threshold>,
     pub tags: Option<Tags>,
+    pub headers: Option<RequestHeaders>,
+    /// `Some(None)` removes the body.
+    pub body: Option<Option<RequestBody>>,
     pub conditions: Option<Conditions>,
 }
 
@@ -131,6 +142,14 @@ impl MonitorChanges {
             expected_status: match &self.expected_status {
                 Some(expected) => expected.clone(),
                 None => current.and_then(|c| c.expected_status.clone()),
+            },
+            headers: match &self.headers {
+                Some(headers) => headers.clone(),
+                None => current.map(|c| c.headers.clone()).unwrap_or_default(),
+            },
+            body: match &self.body {
+                Some(body) => body.clone(),
+                None => current.and_then(|c| c.body.clone()),
             },
             conditions: match &self.conditions {
                 Some(conditions) => conditions.clone(),
@@ -220,6 +239,8 @@ impl MonitorConfig {
                 self.recovery_threshold != other.recovery_threshold,
             ),
             ("tags", self.tags != other.tags),
+            ("headers", check.headers != other_check.headers),
+            ("body", check.body != other_check.body),
             ("conditions", check.conditions != other_check.conditions),
         ];
         checks

@@ -125,6 +125,7 @@ pub enum HttpMethod {
     #[default]
     Get,
     Head,
+    Post,
 }
 
 impl HttpMethod {
@@ -132,8 +133,9 @@ impl HttpMethod {
         match raw {
             "GET" => Ok(Self::Get),
             "HEAD" => Ok(Self::Head),
+            "POST" => Ok(Self::Post),
             other => Err(InvalidValue::new(format!(
-                "must be GET or HEAD, got `{other}`"
+                "must be GET, HEAD or POST, got `{other}`"
             ))),
         }
     }
@@ -142,6 +144,7 @@ impl HttpMethod {
         match self {
             Self::Get => "GET",
             Self::Head => "HEAD",
+            Self::Post => "POST",
         }
     }
 }
@@ -439,10 +442,11 @@ mod tests {
     }
 
     #[test]
-    fn method_is_get_or_head_exactly() {
+    fn method_is_get_head_or_post_exactly() {
         assert_eq!(HttpMethod::parse("GET").unwrap(), HttpMethod::Get);
         assert_eq!(HttpMethod::parse("HEAD").unwrap(), HttpMethod::Head);
-        for bad in ["get", "POST", "", "DELETE"] {
+        assert_eq!(HttpMethod::parse("POST").unwrap(), HttpMethod::Post);
+        for bad in ["get", "post", "", "DELETE", "PUT"] {
             assert!(HttpMethod::parse(bad).is_err(), "{bad}");
         }
     }

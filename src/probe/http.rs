@@ -50,10 +50,18 @@ impl HttpProber {
     /// Sends the request and reads (a bounded part of) the body: the status,
     /// and what the check's conditions read (headers, the body as text).
     async fn exchange(&self, check: &HttpCheck) -> Result<(u16, Answer), reqwest::Error> {
-        let request = match check.method {
-            HttpMethod::Get => self.client.get(check.url.as_url().clone()),
-            HttpMethod::Head => self.client.head(check.url.as_url().clone()),
+        let url = check.url.as_url().clone();
+        let mut request = match check.method {
+            HttpMethod::Get => self.client.get(url),
+            HttpMethod::Head => self.client.head(url),
+            HttpMethod::Post => self.client.post(url),
         };
+        for (name, value) in check.headers.iter() {
+            request = request.header(name, value);
+        }
+        if let Some(body) = &check.body {
+            request = request.body(body.as_str().to_owned());
+        }
         let mut response = request.send().await?;
         let status = response.status().as_u16();
         let mut answer = Answer {

@@ -67,10 +67,9 @@ impl<'de> Deserialize<'de> for Job {
         let check = match (job.check, job.url) {
             (Some(raw), _) => known_checks::parse(job.monitor_id, raw.get()),
             (None, Some(url)) => Check::parse(CheckFields {
-                url,
                 method: job.method,
                 expected_status: job.expected_status,
-                conditions: Default::default(),
+                ..CheckFields::of(url)
             })
             .map_err(|e| e.to_string()),
             (None, None) => Err("a job has neither `check` nor `url`".to_owned()),
@@ -294,6 +293,8 @@ mod tests {
                     url: MonitorUrl::parse("http://a.example/health").unwrap(),
                     method: HttpMethod::Head,
                     expected_status: Some(ExpectedStatuses::parse(&[200, 204]).unwrap()),
+                    headers: Default::default(),
+                    body: None,
                     conditions: Default::default(),
                 }),
                 timeout: TimeoutMs::parse(750).unwrap(),

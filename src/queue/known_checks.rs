@@ -50,6 +50,8 @@ mod tests {
             url: MonitorUrl::parse(url).unwrap(),
             method: HttpMethod::Get,
             expected_status: None,
+            headers: Default::default(),
+            body: None,
             conditions: Default::default(),
         });
         serde_json::to_string(&check).unwrap()

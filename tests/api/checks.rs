@@ -15,6 +15,7 @@ use upwatch::probe::Prober;
 
 use crate::helpers::{assert_error, spawn_pipeline, spawn_roles, wait_for};
 use crate::pipeline::register;
+use crate::receiver::Receiver;
 
 /// `/json` answers a JSON health document with an `X-Version` header;
 /// `/text` a plain body.
@@ -48,10 +49,8 @@ fn spawn_json_target() -> String {
 fn spec(url: &str, conditions: &[&str]) -> ProbeSpec {
     ProbeSpec {
         check: Check::parse(CheckFields {
-            url: MonitorUrl::parse(url).unwrap(),
-            method: None,
-            expected_status: None,
             conditions: Conditions::parse(conditions).unwrap(),
+            ..CheckFields::of(MonitorUrl::parse(url).unwrap())
         })
         .unwrap(),
         timeout: TimeoutMs::parse(2000).unwrap(),
@@ -329,5 +328,93 @@ async fn upwatch_check_takes_conditions_and_tcp_urls() {
     assert_eq!(
         serde_json::from_slice::<Value>(&refused.stdout).unwrap()["error"],
         "connection refused"
+    );
+}
+
+#[actix_web::test]
+async fn a_post_probe_sends_its_body_and_headers() {
+    let receiver = Receiver::start();
+    let prober = Prober::new().unwrap();
+    let spec = ProbeSpec {
+        check: Check::parse(CheckFields {
+            method: Some(upwatch::domain::HttpMethod::Post),
+            headers: upwatch::domain::check::RequestHeaders::parse(&[
+                ("Content-Type", "application/json"),
+                ("X-Probe-Token", "t0ken"),
+            ])
+            .unwrap(),
+            body: Some(upwatch::domain::check::RequestBody::parse(r#"{"ping": 1}"#).unwrap()),
+            ..CheckFields::of(MonitorUrl::parse(&receiver.url("/rpc")).unwrap())
+        })
+        .unwrap(),
+        timeout: TimeoutMs::parse(2000).unwrap(),
+    };
+    assert!(prober.probe(&spec).await.up);
+    let got = &receiver.received_at("/rpc")[0];
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.body, br#"{"ping": 1}"#);
+    assert_eq!(got.header("x-probe-token"), Some("t0ken"));
+    assert_eq!(got.header("content-type"), Some("application/json"));
+
+    let app = spawn_roles("api", &[]).await;
+    let created = app
+        .create_monitor(
+            json!({"name": "rpc", "url": receiver.url("/rpc"), "method": "POST",
+            "headers": {"X-Probe-Token": "t0ken"}, "body": "{}"}),
+        )
+        .await;
+    assert_eq!(created["headers"], json!({"X-Probe-Token": "t0ken"}));
+    assert_eq!(created["body"], "{}");
+    for (body, field) in [
+        (
+            json!({"name": "x", "url": "http://h/", "body": "{}"}),
+            "body",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "method": "POST", "body": "b".repeat(8193)}),
+            "body",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "headers": {"X-Bad": "a\r\nInjected: 1"}}),
+            "headers",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "headers": {"Bad Name": "v"}}),
+            "headers",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "headers": {"X-Number": 7}}),
+            "headers",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "headers": ["X-A: b"]}),
+            "headers",
+        ),
+        (
+            json!({"name": "x", "url": "tcp://h:1", "headers": {"X-A": "b"}}),
+            "headers",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "method": "PUT"}),
+            "method",
+        ),
+    ] {
+        let response = app.post_monitor(&body).await;
+        let error = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error["error"]["field"], field, "{body}");
+    }
+    let id = created["id"].as_str().unwrap();
+    let cleared = app
+        .patch_monitor(
+            id,
+            &json!({"body": null, "method": "GET", "headers": null}),
+            None,
+        )
+        .await;
+    assert_eq!(cleared.status(), 200);
+    let cleared: Value = cleared.json().await.unwrap();
+    assert_eq!(
+        (&cleared["body"], &cleared["headers"]),
+        (&Value::Null, &json!({}))
     );
 }

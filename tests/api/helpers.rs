@@ -343,6 +343,8 @@ pub fn http_spec(
             method,
             expected_status: expected
                 .map(|codes| upwatch::domain::ExpectedStatuses::parse(codes).unwrap()),
+            headers: Default::default(),
+            body: None,
             conditions: Default::default(),
         }),
         timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),

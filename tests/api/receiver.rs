@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
@@ -121,6 +122,7 @@ async fn answer(
     inner: web::Data<Arc<Mutex<Inner>>>,
 ) -> HttpResponse {
     let received = Received {
+        method: req.method().as_str().to_owned(),
         path: req.path().to_owned(),
         headers: req
             .headers()

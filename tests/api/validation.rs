@@ -28,7 +28,7 @@ fn bad_bodies() -> Vec<(Value, &'static str)> {
         (with("url", json!("/relative")), "url"),
         (with("url", json!("http://")), "url"),
         (with("url", json!(long_url)), "url"),
-        (with("method", json!("POST")), "method"),
+        (with("method", json!("PUT")), "method"),
         (with("method", json!("get")), "method"),
         (with("interval_seconds", json!(0)), "interval_seconds"),
         (with("interval_seconds", json!(86_401)), "interval_seconds"),

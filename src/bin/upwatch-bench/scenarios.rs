@@ -143,6 +143,8 @@ fn raw_ceiling(
             url: MonitorUrl::parse(&format!("{target}/t/p0")).context("url")?,
             method: HttpMethod::Get,
             expected_status: None,
+            headers: Default::default(),
+            body: None,
             conditions: Default::default(),
         }),
         timeout: TimeoutMs::parse(1000).context("timeout")?,

@@ -1,30 +1,147 @@
-//! The HTTP check: a request whose status must match `expected_status` (or
-//! be any 2xx).
+//! The HTTP check: a request (GET, HEAD, or POST with a body; headers of
+//! the monitor's own) whose status must match `expected_status` (or be any
+//! 2xx).
 
 use serde::{Deserialize, Serialize};
 
 use super::{Check, CheckFields};
 use crate::domain::condition::Conditions;
 use crate::domain::config::FieldError;
-use crate::domain::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
+use crate::domain::fields::{ExpectedStatuses, HttpMethod, InvalidValue, MonitorUrl};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpCheck {
     pub url: MonitorUrl,
     pub method: HttpMethod,
     pub expected_status: Option<ExpectedStatuses>,
-    /// Absent in checks stored before conditions existed.
+    // Absent in checks stored before these existed.
+    #[serde(default, skip_serializing_if = "RequestHeaders::is_empty")]
+    pub headers: RequestHeaders,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<RequestBody>,
     #[serde(default, skip_serializing_if = "Conditions::is_empty")]
     pub conditions: Conditions,
 }
 
 pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
+    let method = fields.method.unwrap_or_default();
+    if fields.body.is_some() && method != HttpMethod::Post {
+        return Err(FieldError::new(
+            "body",
+            format!("is sent only with method POST, not {method}"),
+        ));
+    }
     Ok(Check::Http(HttpCheck {
         url: fields.url,
-        method: fields.method.unwrap_or_default(),
+        method,
         expected_status: fields.expected_status,
+        headers: fields.headers,
+        body: fields.body,
         conditions: fields.conditions,
     }))
+}
+
+/// Headers a probe sends: at most 20, names of HTTP token characters,
+/// values up to 1024 characters with no CR, LF or other control characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<(String, String)>", into = "Vec<(String, String)>")]
+pub struct RequestHeaders(Vec<(String, String)>);
+
+impl RequestHeaders {
+    pub const MAX_COUNT: usize = 20;
+    pub const MAX_VALUE_CHARS: usize = 1024;
+
+    pub fn parse<N: AsRef<str>, V: AsRef<str>>(raw: &[(N, V)]) -> Result<Self, InvalidValue> {
+        if raw.len() > Self::MAX_COUNT {
+            return Err(InvalidValue(format!(
+                "at most {} headers, got {}",
+                Self::MAX_COUNT,
+                raw.len()
+            )));
+        }
+        let mut headers = Vec::with_capacity(raw.len());
+        for (name, value) in raw {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            let token = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if !token {
+                return Err(InvalidValue(format!("`{name}` is not a header name")));
+            }
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(InvalidValue(format!(
+                    "the value of `{name}` must not contain CR, LF or control characters"
+                )));
+            }
+            if value.chars().count() > Self::MAX_VALUE_CHARS {
+                return Err(InvalidValue(format!(
+                    "the value of `{name}` must be at most {} characters",
+                    Self::MAX_VALUE_CHARS
+                )));
+            }
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+        Ok(Self(headers))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+impl TryFrom<Vec<(String, String)>> for RequestHeaders {
+    type Error = InvalidValue;
+    fn try_from(value: Vec<(String, String)>) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RequestHeaders> for Vec<(String, String)> {
+    fn from(value: RequestHeaders) -> Self {
+        value.0
+    }
+}
+
+/// A POST body: at most 8 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RequestBody(String);
+
+impl RequestBody {
+    pub const MAX_BYTES: usize = 8 * 1024;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        if raw.len() > Self::MAX_BYTES {
+            return Err(InvalidValue(format!(
+                "must be at most {} bytes, got {}",
+                Self::MAX_BYTES,
+                raw.len()
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RequestBody {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RequestBody> for String {
+    fn from(value: RequestBody) -> Self {
+        value.0
+    }
 }
 
 impl HttpCheck {
@@ -33,6 +150,8 @@ impl HttpCheck {
             url: self.url.clone(),
             method: Some(self.method),
             expected_status: self.expected_status.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
             conditions: self.conditions.clone(),
         }
     }
@@ -55,6 +174,40 @@ fn status_is_up(status: u16, expected: Option<&ExpectedStatuses>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_and_bodies_keep_to_their_limits() {
+        assert!(
+            RequestHeaders::parse(&[("X-Token", "abc"), ("Accept", "application/json")]).is_ok()
+        );
+        for (name, value) in [
+            ("Bad Name", "x"),
+            ("", "x"),
+            ("X-Split", "a\r\nInjected: yes"),
+            ("X-Newline", "a\nb"),
+        ] {
+            assert!(
+                RequestHeaders::parse(&[(name, value)]).is_err(),
+                "{name:?}: {value:?}"
+            );
+        }
+        let long = "v".repeat(1025);
+        assert!(RequestHeaders::parse(&[("X-Long", long.as_str())]).is_err());
+        let many: Vec<(String, String)> = (0..21).map(|i| (format!("X-{i}"), "v".into())).collect();
+        assert!(RequestHeaders::parse(&many).is_err());
+        assert!(RequestBody::parse(&"b".repeat(8 * 1024)).is_ok());
+        assert!(RequestBody::parse(&"b".repeat(8 * 1024 + 1)).is_err());
+        let get_with_body = CheckFields {
+            body: Some(RequestBody::parse("{}").unwrap()),
+            ..CheckFields::of(MonitorUrl::parse("http://a.example/").unwrap())
+        };
+        assert_eq!(parse(get_with_body.clone()).unwrap_err().field, "body");
+        let post = CheckFields {
+            method: Some(HttpMethod::Post),
+            ..get_with_body
+        };
+        assert!(parse(post).is_ok());
+    }
 
     #[test]
     fn statuses_classify_against_the_expectation() {

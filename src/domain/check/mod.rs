@@ -8,7 +8,7 @@
 mod http;
 mod tcp;
 
-pub use http::HttpCheck;
+pub use http::{HttpCheck, RequestBody, RequestHeaders};
 pub use tcp::TcpCheck;
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,25 @@ pub struct CheckFields {
     /// `None`: the kind's default.
     pub method: Option<HttpMethod>,
     pub expected_status: Option<ExpectedStatuses>,
+    /// HTTP only: headers sent with the request.
+    pub headers: RequestHeaders,
+    /// HTTP only, with `POST`: the request body.
+    pub body: Option<RequestBody>,
     pub conditions: Conditions,
+}
+
+impl CheckFields {
+    /// The fields of a check of `url` with every other field at its default.
+    pub fn of(url: MonitorUrl) -> Self {
+        Self {
+            url,
+            method: None,
+            expected_status: None,
+            headers: RequestHeaders::default(),
+            body: None,
+            conditions: Conditions::default(),
+        }
+    }
 }
 
 /// A kind's parser: the check these fields describe, or the first field
@@ -93,12 +111,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn fields(url: &str) -> CheckFields {
-        CheckFields {
-            url: MonitorUrl::parse(url).unwrap(),
-            method: None,
-            expected_status: None,
-            conditions: Conditions::default(),
-        }
+        CheckFields::of(MonitorUrl::parse(url).unwrap())
     }
 
     #[test]
@@ -135,7 +148,7 @@ mod tests {
         fn only_http_urls_make_a_check(raw in "(https?|ftp|file)://[a-z0-9.]{1,20}(:[0-9]{1,5})?(/[a-z]{0,10})?") {
             if let Ok(url) = MonitorUrl::parse(&raw) {
                 let scheme = url.as_url().scheme().to_owned();
-                let parsed = Check::parse(CheckFields { url, method: None, expected_status: None, conditions: Conditions::default() });
+                let parsed = Check::parse(CheckFields::of(url));
                 prop_assert_eq!(parsed.is_ok(), scheme.starts_with("http"));
             }
         }

@@ -29,14 +29,14 @@ pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FieldError::new("url", "must not carry credentials"));
     }
-    if fields.method.is_some() {
-        return Err(FieldError::new("method", "is for HTTP checks only"));
-    }
-    if fields.expected_status.is_some() {
-        return Err(FieldError::new(
-            "expected_status",
-            "is for HTTP checks only",
-        ));
+    let http_only = [
+        ("method", fields.method.is_some()),
+        ("expected_status", fields.expected_status.is_some()),
+        ("headers", !fields.headers.is_empty()),
+        ("body", fields.body.is_some()),
+    ];
+    if let Some((field, _)) = http_only.into_iter().find(|(_, given)| *given) {
+        return Err(FieldError::new(field, "is for HTTP checks only"));
     }
     Ok(Check::Tcp(TcpCheck {
         url: fields.url,
@@ -47,10 +47,8 @@ pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
 impl TcpCheck {
     pub(super) fn fields(&self) -> CheckFields {
         CheckFields {
-            url: self.url.clone(),
-            method: None,
-            expected_status: None,
             conditions: self.conditions.clone(),
+            ..CheckFields::of(self.url.clone())
         }
     }
 
@@ -70,12 +68,7 @@ mod tests {
     use crate::domain::fields::{ExpectedStatuses, HttpMethod};
 
     fn fields(url: &str) -> CheckFields {
-        CheckFields {
-            url: MonitorUrl::parse(url).unwrap(),
-            method: None,
-            expected_status: None,
-            conditions: Conditions::default(),
-        }
+        CheckFields::of(MonitorUrl::parse(url).unwrap())
     }
 
     #[test]

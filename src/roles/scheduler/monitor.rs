@@ -173,6 +173,8 @@ mod tests {
                     url: MonitorUrl::parse("http://127.0.0.1:9/").unwrap(),
                     method: HttpMethod::Get,
                     expected_status: None,
+                    headers: Default::default(),
+                    body: None,
                     conditions: Default::default(),
                 }),
                 timeout: TimeoutMs::parse(500).unwrap(),
