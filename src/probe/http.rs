@@ -108,7 +108,9 @@ fn describe(error: &reqwest::Error) -> String {
     }
     let chain = error_chain(error);
     let lower = chain.to_lowercase();
-    if lower.contains("connection refused") {
+    if let Some(protocol) = protocol_error(&lower) {
+        protocol.to_owned()
+    } else if lower.contains("connection refused") {
         "connection refused".to_owned()
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         "dns".to_owned()
@@ -126,6 +128,29 @@ fn describe(error: &reqwest::Error) -> String {
         short.truncate(200);
         short
     }
+}
+
+/// A response that is not HTTP as it should be, in a short form; `lower` is
+/// the lower-cased error chain (hyper's parse errors name the part at fault).
+fn protocol_error(lower: &str) -> Option<&'static str> {
+    const CLASSES: [(&str, &str); 6] = [
+        ("invalid http version", "protocol: invalid HTTP version"),
+        (
+            "message head is too large",
+            "protocol: response headers too large",
+        ),
+        ("invalid http status-code", "protocol: invalid status code"),
+        ("invalid http header", "protocol: invalid header"),
+        ("invalid http method", "protocol: invalid response"),
+        (
+            "connection closed before message completed",
+            "protocol: connection closed before the response",
+        ),
+    ];
+    CLASSES
+        .iter()
+        .find(|(needle, _)| lower.contains(needle))
+        .map(|(_, short)| *short)
 }
 
 /// The error and all its causes, joined, for classification and messages.

@@ -418,3 +418,54 @@ async fn a_post_probe_sends_its_body_and_headers() {
         (&Value::Null, &json!({}))
     );
 }
+
+/// A TCP server that answers every connection with `reply` and closes it.
+fn raw_server(reply: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(&reply);
+        }
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+#[actix_web::test]
+async fn broken_http_answers_are_short_stable_protocol_errors() {
+    let prober = Prober::new().unwrap();
+    let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..2000 {
+        huge.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(500)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    let cases = [
+        (
+            b"garbage that is not http\r\n\r\n".to_vec(),
+            "protocol: invalid HTTP version",
+        ),
+        (
+            b"HTTP/1.1 2000 OK\r\n\r\n".to_vec(),
+            "protocol: invalid status code",
+        ),
+        (huge, "protocol: response headers too large"),
+        (
+            b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec(),
+            "protocol: invalid header",
+        ),
+        (
+            Vec::new(),
+            "protocol: connection closed before the response",
+        ),
+    ];
+    for (reply, expected) in cases {
+        let url = raw_server(reply);
+        let seen = prober.probe(&spec(&url, &[])).await;
+        assert!(!seen.up);
+        assert_eq!(seen.error.as_deref(), Some(expected), "{url}");
+    }
+}
