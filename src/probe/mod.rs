@@ -2,6 +2,7 @@
 //! dispatch. Whatever the kind, the probe's timeout bounds the whole
 //! exchange and every failure is a `down` observation with a short error.
 
+mod grpc;
 mod http;
 mod tcp;
 
@@ -100,6 +101,7 @@ impl Prober {
         match check {
             Check::Http(check) => self.http.probe(check).await,
             Check::Tcp(check) => tcp::probe(check).await,
+            Check::Grpc(check) => grpc::probe(check).await,
         }
     }
 }

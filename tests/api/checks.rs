@@ -469,3 +469,75 @@ async fn broken_http_answers_are_short_stable_protocol_errors() {
         assert_eq!(seen.error.as_deref(), Some(expected), "{url}");
     }
 }
+
+#[actix_web::test]
+async fn a_grpc_check_follows_the_health_servers_answer_whole_and_per_service() {
+    use tonic_health::ServingStatus;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let prober = Prober::new().unwrap();
+    let whole = format!("grpc://127.0.0.1:{port}");
+    let named = format!("grpc://127.0.0.1:{port}/orders.v1.Orders");
+    let probe = |url: String| {
+        let prober = prober.clone();
+        async move { prober.probe(&spec(&url, &["[CONNECTED] == true"])).await }
+    };
+    assert!(probe(whole.clone()).await.up, "the whole server serves");
+    let unknown = probe(named.clone()).await;
+    assert_eq!(unknown.error.as_deref(), Some("grpc: SERVICE_UNKNOWN"));
+
+    reporter
+        .set_service_status("orders.v1.Orders", ServingStatus::Serving)
+        .await;
+    assert!(probe(named.clone()).await.up);
+    reporter
+        .set_service_status("orders.v1.Orders", ServingStatus::NotServing)
+        .await;
+    let not_serving = probe(named.clone()).await;
+    assert!(!not_serving.up);
+    assert_eq!(not_serving.error.as_deref(), Some("grpc: NOT_SERVING"));
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    assert_eq!(
+        probe(whole.clone()).await.error.as_deref(),
+        Some("grpc: NOT_SERVING")
+    );
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    assert!(probe(whole.clone()).await.up);
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let gone = probe(whole).await;
+    assert_eq!(gone.error.as_deref(), Some("connection refused"));
+
+    let app = spawn_roles("api", &[]).await;
+    let created = app
+        .create_monitor(json!({"name": "orders", "url": named}))
+        .await;
+    assert_eq!(created["url"], named);
+    let with_headers = app
+        .post_monitor(&json!({"name": "x", "url": "grpc://h:1", "headers": {"a": "b"}}))
+        .await;
+    let error = assert_error(with_headers, 422, "validation_failed").await;
+    assert_eq!(error["error"]["field"], "headers");
+    let no_port = app
+        .post_monitor(&json!({"name": "y", "url": "grpcs://h"}))
+        .await;
+    let error = assert_error(no_port, 422, "validation_failed").await;
+    assert_eq!(error["error"]["field"], "url");
+}

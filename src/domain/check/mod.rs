@@ -5,9 +5,11 @@
 //! jobs stream carry a `Check` as it serialises, and probers report a
 //! generic `Observation`.
 
+mod grpc;
 mod http;
 mod tcp;
 
+pub use grpc::GrpcCheck;
 pub use http::{HttpCheck, RequestBody, RequestHeaders};
 pub use tcp::TcpCheck;
 
@@ -22,6 +24,7 @@ use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
 pub enum Check {
     Http(HttpCheck),
     Tcp(TcpCheck),
+    Grpc(GrpcCheck),
 }
 
 /// The monitor's writable fields that say what to check, as the API and the
@@ -58,7 +61,28 @@ impl CheckFields {
 type Parser = fn(CheckFields) -> Result<Check, FieldError>;
 
 /// Every kind: the URL schemes that select it, and its parser.
-const KINDS: &[(&[&str], Parser)] = &[(&["http", "https"], http::parse), (&["tcp"], tcp::parse)];
+const KINDS: &[(&[&str], Parser)] = &[
+    (&["http", "https"], http::parse),
+    (&["tcp"], tcp::parse),
+    (&["grpc", "grpcs"], grpc::parse),
+];
+
+/// Refuses the fields only HTTP checks have, naming the first one given.
+fn refuse_http_fields(fields: &CheckFields, kind: &str) -> Result<(), FieldError> {
+    let http_only = [
+        ("method", fields.method.is_some()),
+        ("expected_status", fields.expected_status.is_some()),
+        ("headers", !fields.headers.is_empty()),
+        ("body", fields.body.is_some()),
+    ];
+    match http_only.into_iter().find(|(_, given)| *given) {
+        Some((field, _)) => Err(FieldError::new(
+            field,
+            format!("is for HTTP checks only, not {kind} ones"),
+        )),
+        None => Ok(()),
+    }
+}
 
 impl Check {
     /// The check `fields` describe: the URL's scheme picks the kind.
@@ -85,6 +109,7 @@ impl Check {
         match self {
             Self::Http(check) => check.fields(),
             Self::Tcp(check) => check.fields(),
+            Self::Grpc(check) => check.fields(),
         }
     }
 
@@ -93,6 +118,7 @@ impl Check {
         match self {
             Self::Http(check) => &check.url,
             Self::Tcp(check) => &check.url,
+            Self::Grpc(check) => &check.url,
         }
     }
 
@@ -101,6 +127,7 @@ impl Check {
         match self {
             Self::Http(check) => &check.conditions,
             Self::Tcp(check) => &check.conditions,
+            Self::Grpc(check) => &check.conditions,
         }
     }
 }
@@ -123,7 +150,7 @@ mod tests {
         assert_eq!(refused.field, "url");
         assert_eq!(
             refused.message,
-            "scheme must be one of http, https, tcp, got `ftp`"
+            "scheme must be one of http, https, tcp, grpc, grpcs, got `ftp`"
         );
         let tcp = Check::parse(fields("tcp://db.example:5432")).unwrap();
         assert!(matches!(tcp, Check::Tcp(_)));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, CheckFields};
+use super::{Check, CheckFields, refuse_http_fields};
 use crate::domain::condition::Conditions;
 use crate::domain::config::FieldError;
 use crate::domain::fields::MonitorUrl;
@@ -29,15 +29,7 @@ pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FieldError::new("url", "must not carry credentials"));
     }
-    let http_only = [
-        ("method", fields.method.is_some()),
-        ("expected_status", fields.expected_status.is_some()),
-        ("headers", !fields.headers.is_empty()),
-        ("body", fields.body.is_some()),
-    ];
-    if let Some((field, _)) = http_only.into_iter().find(|(_, given)| *given) {
-        return Err(FieldError::new(field, "is for HTTP checks only"));
-    }
+    refuse_http_fields(&fields, "TCP")?;
     Ok(Check::Tcp(TcpCheck {
         url: fields.url,
         conditions: fields.conditions,
