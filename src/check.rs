@@ -30,6 +30,8 @@ pub fn report(url: &str, outcome: &Observation) -> String {
         "url": url,
         "status": if outcome.up { "up" } else { "down" },
         "http_status": outcome.details.http_status,
+        "certificate_expires_at": outcome.details.certificate_expires_at
+            .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
         "latency_ms": outcome.latency_ms,
         "error": outcome.error,
     })

@@ -1,6 +1,7 @@
 //! Settings: defaults, then an optional TOML file named by `UPWATCH_CONFIG`,
 //! then the environment (which wins). Validated once, into typed values.
 
+use crate::probe::tls::TrustedRoots;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -191,6 +192,12 @@ settings! {
     smtp_url: Option<SmtpUrl> = "smtp_url", DefaultValue::Computed("none (e-mail deliveries wait, retrying, until it is set)"),
         |variable, raw| raw.map(|raw| SmtpUrl::parse(variable, raw)).transpose(),
         "the SMTP server e-mail channels send through: `smtp://[user:password@]host:port` (plain), `smtps://...` (TLS)";
+    tls_ca: TrustedRoots = "tls_ca_file", DefaultValue::Computed("none (the web's roots only)"),
+        |variable, raw| match raw {
+            Some(path) => TrustedRoots::load(Path::new(path)).map_err(|e| SettingError::new(variable, e)),
+            None => Ok(TrustedRoots::default()),
+        },
+        "a PEM file of CA certificates trusted, beside the web's roots, by every check that speaks TLS (https, tls, grpcs)";
     smtp_from: String = "smtp_from", DefaultValue::Value("upwatch@localhost"),
         |variable, raw| from_address(variable, raw.unwrap_or_default()),
         "the sender of notification e-mails";
@@ -727,6 +734,7 @@ mod tests {
             ("UPWATCH_PAGERDUTY_URL", "ftp://events.example"),
             ("UPWATCH_SMTP_URL", "http://mail.example"),
             ("UPWATCH_SMTP_FROM", "not an address"),
+            ("UPWATCH_TLS_CA_FILE", "/nonexistent/ca.pem"),
         ];
         for setting in SETTINGS {
             let variable = setting.variable();

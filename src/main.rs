@@ -165,8 +165,21 @@ fn check(url: &str, timeout_ms: i64, conditions: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_BAD_SETTING);
         }
     };
+    // The one setting a probe reads: trusted roots beyond the web's.
+    let roots = match std::env::var("UPWATCH_TLS_CA_FILE") {
+        Ok(path) if !path.is_empty() => {
+            match upwatch::probe::tls::TrustedRoots::load(std::path::Path::new(&path)) {
+                Ok(roots) => roots,
+                Err(message) => {
+                    eprintln!("upwatch: UPWATCH_TLS_CA_FILE {message}");
+                    return ExitCode::from(EXIT_BAD_SETTING);
+                }
+            }
+        }
+        _ => upwatch::probe::tls::TrustedRoots::default(),
+    };
     let outcome = actix_web::rt::System::new().block_on(async move {
-        let prober = upwatch::probe::Prober::new()?;
+        let prober = upwatch::probe::Prober::trusting(&roots)?;
         anyhow::Ok(prober.probe(&spec).await)
     });
     match outcome {

@@ -114,7 +114,7 @@ impl Application {
                 reclaim_after: settings.reclaim_after,
                 threads: settings.worker_threads,
             };
-            let prober = Prober::new()?;
+            let prober = Prober::trusting(&settings.tls_ca)?;
             let worker_redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
             let worker =
                 worker::spawn(worker_redis, keys.clone(), prober, config, stopping.clone())

@@ -371,6 +371,8 @@ pub struct ResultResponse {
     pub latency_ms: i32,
     pub http_status: Option<i32>,
     pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub certificate_expires_at: Option<OffsetDateTime>,
 }
 
 impl From<ProbeResult> for ResultResponse {
@@ -384,6 +386,7 @@ impl From<ProbeResult> for ResultResponse {
             latency_ms: result.latency_ms,
             http_status: result.http_status,
             error: result.error,
+            certificate_expires_at: result.certificate_expires_at,
         }
     }
 }

@@ -363,6 +363,7 @@ mod tests {
             latency_ms: 10,
             error: None,
             worker: "w".into(),
+            certificate_expires_at: None,
         }
     }
 

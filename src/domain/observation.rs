@@ -20,4 +20,6 @@ pub struct Observation {
 pub struct Details {
     /// The HTTP response status (HTTP checks).
     pub http_status: Option<u16>,
+    /// When the leaf certificate expires (https, tls).
+    pub certificate_expires_at: Option<OffsetDateTime>,
 }

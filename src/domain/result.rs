@@ -26,6 +26,14 @@ pub struct ProbeResult {
     pub error: Option<String>,
     /// The worker that ran the probe.
     pub worker: String,
+    /// When the leaf certificate expires (https, tls); absent in results
+    /// published before this field existed.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_expires_at: Option<OffsetDateTime>,
 }
 
 impl ProbeResult {
@@ -60,6 +68,7 @@ impl ProbeResult {
             latency_ms: i32::try_from(observation.latency_ms).unwrap_or(i32::MAX),
             error: observation.error,
             worker,
+            certificate_expires_at: observation.details.certificate_expires_at.map(to_micros),
         }
     }
 }

@@ -1,21 +1,42 @@
 //! The gRPC prober: `grpc.health.v1.Health/Check` over a fresh channel
 //! (TLS for `grpcs://`, verified against the web's roots).
 
-use tonic::transport::{ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use super::tls::TrustedRoots;
 use super::{Answer, Finding};
 use crate::domain::check::GrpcCheck;
 
-pub(super) async fn probe(check: &GrpcCheck) -> Finding {
+/// Runs `grpc://` checks; `grpcs://` trusts the web's roots and the extra ones.
+#[derive(Debug, Clone)]
+pub(super) struct GrpcProber {
+    tls: ClientTlsConfig,
+}
+
+impl GrpcProber {
+    pub(super) fn new(roots: &TrustedRoots) -> Self {
+        let mut tls = ClientTlsConfig::new().with_webpki_roots();
+        if let Some(pem) = roots.pem() {
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        Self { tls }
+    }
+
+    pub(super) async fn probe(&self, check: &GrpcCheck) -> Finding {
+        probe(check, &self.tls).await
+    }
+}
+
+async fn probe(check: &GrpcCheck, tls: &ClientTlsConfig) -> Finding {
     let mut endpoint = match Endpoint::from_shared(check.endpoint()) {
         Ok(endpoint) => endpoint,
         Err(error) => return Finding::down(format!("grpc: {error}")),
     };
     if check.tls() {
-        endpoint = match endpoint.tls_config(ClientTlsConfig::new().with_webpki_roots()) {
+        endpoint = match endpoint.tls_config(tls.clone()) {
             Ok(endpoint) => endpoint,
             Err(error) => return Finding::down(format!("tls: {error}")),
         };

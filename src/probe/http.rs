@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::tls::{TrustedRoots, not_after};
 use super::{Answer, Finding, ProberError};
 use crate::domain::HttpMethod;
 use crate::domain::check::HttpCheck;
@@ -20,13 +21,17 @@ pub(super) struct HttpProber {
 }
 
 impl HttpProber {
-    pub(super) fn new() -> Result<Self, ProberError> {
-        let client = reqwest::Client::builder()
+    pub(super) fn new(roots: &TrustedRoots) -> Result<Self, ProberError> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("upwatch/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(ProberError)?;
+            .tls_info(true);
+        if let Some(pem) = roots.pem() {
+            let extra = reqwest::Certificate::from_pem_bundle(pem).map_err(ProberError::Http)?;
+            builder = builder.tls_certs_merge(extra);
+        }
+        let client = builder.build().map_err(ProberError::Http)?;
         Ok(Self { client })
     }
 
@@ -40,6 +45,7 @@ impl HttpProber {
                     error: (!up).then(|| format!("status {status}")),
                     details: Details {
                         http_status: Some(status),
+                        certificate_expires_at: answer.certificate_expires_at,
                     },
                     answer,
                 }
@@ -66,6 +72,11 @@ impl HttpProber {
         let status = response.status().as_u16();
         let mut answer = Answer {
             connected: true,
+            certificate_expires_at: response
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(reqwest::tls::TlsInfo::peer_certificate)
+                .and_then(not_after),
             ..Answer::default()
         };
         if !check.conditions.is_empty() {

@@ -5,6 +5,7 @@
 mod grpc;
 mod http;
 mod tcp;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,12 @@ use crate::domain::observation::{Details, Observation};
 use crate::domain::probe::ProbeSpec;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client: {0}")]
-pub struct ProberError(#[source] reqwest::Error);
+pub enum ProberError {
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+}
 
 /// What a kind's prober found, before the dispatch adds the timing and
 /// checks the conditions.
@@ -37,6 +42,8 @@ struct Answer {
     headers: Vec<(String, String)>,
     /// The body's first 64 KiB as text, when a condition reads it.
     body: Option<String>,
+    /// The leaf certificate's expiry (https).
+    certificate_expires_at: Option<OffsetDateTime>,
 }
 
 impl Finding {
@@ -54,12 +61,22 @@ impl Finding {
 #[derive(Debug, Clone)]
 pub struct Prober {
     http: http::HttpProber,
+    tls: tls::TlsProber,
+    grpc: grpc::GrpcProber,
 }
 
 impl Prober {
+    /// A prober trusting the web's roots.
     pub fn new() -> Result<Self, ProberError> {
+        Self::trusting(&tls::TrustedRoots::default())
+    }
+
+    /// A prober trusting the web's roots and `roots` (`UPWATCH_TLS_CA_FILE`).
+    pub fn trusting(roots: &tls::TrustedRoots) -> Result<Self, ProberError> {
         Ok(Self {
-            http: http::HttpProber::new()?,
+            http: http::HttpProber::new(roots)?,
+            tls: tls::TlsProber::new(roots)?,
+            grpc: grpc::GrpcProber::new(roots),
         })
     }
 
@@ -80,7 +97,9 @@ impl Prober {
                 body: finding.answer.body.as_deref(),
                 headers: &finding.answer.headers,
                 connected: finding.answer.connected,
-                certificate_expires_in: None,
+                certificate_expires_in: finding.details.certificate_expires_at.map(|at| {
+                    Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or_default()
+                }),
             };
             if let Err(failed) = conditions.evaluate(&seen) {
                 finding.up = false;
@@ -101,7 +120,8 @@ impl Prober {
         match check {
             Check::Http(check) => self.http.probe(check).await,
             Check::Tcp(check) => tcp::probe(check).await,
-            Check::Grpc(check) => grpc::probe(check).await,
+            Check::Grpc(check) => self.grpc.probe(check).await,
+            Check::Tls(check) => self.tls.probe(check).await,
         }
     }
 }

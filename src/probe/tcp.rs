@@ -23,7 +23,7 @@ pub(super) async fn probe(check: &TcpCheck) -> Finding {
 }
 
 /// A short, stable description of why the connection did not open.
-fn describe(error: &std::io::Error) -> String {
+pub(super) fn describe(error: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::ConnectionRefused => "connection refused".to_owned(),

@@ -413,6 +413,7 @@ fn given_up(job: &Job, times_delivered: u64, worker: &str) -> ProbeResult {
             "abandoned: delivered {times_delivered} times without a result"
         )),
         worker: worker.to_owned(),
+        certificate_expires_at: None,
     }
 }
 

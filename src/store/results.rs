@@ -53,12 +53,14 @@ async fn insert(
     let latency: Vec<i32> = results.iter().map(|r| r.latency_ms).collect();
     let error: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
     let worker: Vec<&str> = results.iter().map(|r| r.worker.as_str()).collect();
+    let expires: Vec<Option<OffsetDateTime>> =
+        results.iter().map(|r| r.certificate_expires_at).collect();
     let sql = format!(
         "INSERT INTO probe_results (job_id, monitor_id, scheduled_at, started_at, checked_at,
-             up, http_status, latency_ms, error, worker)
+             up, http_status, latency_ms, error, worker, certificate_expires_at)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
              $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
-             $10::text[])
+             $10::text[], $11::timestamptz[])
          {on_conflict}"
     );
     query_prepared(
@@ -75,6 +77,7 @@ async fn insert(
             &latency,
             &error,
             &worker,
+            &expires,
         ],
         "storing probe results",
     )
@@ -102,7 +105,7 @@ pub async fn list(
     let rows = client
         .query(
             "SELECT job_id, monitor_id, scheduled_at, started_at, checked_at, up, http_status,
-                    latency_ms, error, worker
+                    latency_ms, error, worker, certificate_expires_at
              FROM probe_results
              WHERE monitor_id = $1
                AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
@@ -133,7 +136,7 @@ pub async fn newer_than_saved_health(
     let rows = client
         .query(
             "SELECT r.job_id, r.monitor_id, r.scheduled_at, r.started_at, r.checked_at, r.up,
-                    r.http_status, r.latency_ms, r.error, r.worker
+                    r.http_status, r.latency_ms, r.error, r.worker, r.certificate_expires_at
              FROM monitors m JOIN probe_results r ON r.monitor_id = m.id
              WHERE m.id = ANY($1) AND r.scheduled_at > m.newest_folded_at
              ORDER BY r.monitor_id, r.scheduled_at",
@@ -156,5 +159,6 @@ fn from_row(row: &tokio_postgres::Row) -> ProbeResult {
         latency_ms: row.get("latency_ms"),
         error: row.get("error"),
         worker: row.get("worker"),
+        certificate_expires_at: row.get("certificate_expires_at"),
     }
 }

@@ -541,3 +541,96 @@ async fn a_grpc_check_follows_the_health_servers_answer_whole_and_per_service() 
     let error = assert_error(no_port, 422, "validation_failed").await;
     assert_eq!(error["error"]["field"], "url");
 }
+
+#[actix_web::test]
+async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() {
+    use crate::tls_target::TlsTarget;
+    use upwatch::probe::tls::TrustedRoots;
+    let target = TlsTarget::start(10).await;
+    let roots = TrustedRoots::load(&target.ca_file).unwrap();
+    let trusting = Prober::trusting(&roots).unwrap();
+    let port = target.port;
+    for url in [
+        format!("https://localhost:{port}/health"),
+        format!("tls://localhost:{port}"),
+        format!("tls://127.0.0.1:{port}"),
+    ] {
+        let seen = trusting
+            .probe(&spec(&url, &["[CERTIFICATE_EXPIRATION] > 9d"]))
+            .await;
+        assert!(seen.up, "{url}: {seen:?}");
+        assert_eq!(
+            seen.details.certificate_expires_at,
+            Some(target.not_after),
+            "{url}"
+        );
+        let soon = trusting
+            .probe(&spec(&url, &["[CERTIFICATE_EXPIRATION] > 20d"]))
+            .await;
+        let error = soon.error.unwrap();
+        assert!(
+            error.starts_with("condition failed: [CERTIFICATE_EXPIRATION] > 20d (got 9d23h"),
+            "{url}: {error}"
+        );
+    }
+    let untrusting = Prober::new().unwrap();
+    for url in [
+        format!("https://localhost:{port}/"),
+        format!("tls://localhost:{port}"),
+    ] {
+        let seen = untrusting.probe(&spec(&url, &[])).await;
+        assert!(!seen.up);
+        assert!(
+            seen.error.as_deref().unwrap().starts_with("tls"),
+            "{url}: {seen:?}"
+        );
+    }
+    let wrong_name = untrusting
+        .probe(&spec(&format!("tls://127.0.0.2:{port}"), &[]))
+        .await;
+    assert!(!wrong_name.up);
+
+    // The setting reaches the workers, and the expiry the stored results.
+    let app =
+        spawn_pipeline(&[("UPWATCH_TLS_CA_FILE", target.ca_file.display().to_string())]).await;
+    let id = register(&app, "tls", &format!("tls://localhost:{port}"), json!({})).await;
+    let result = wait_for("a result", Duration::from_secs(30), || async {
+        let (_, page) = app
+            .get_json(&format!("/api/v1/monitors/{id}/results?limit=1"))
+            .await;
+        page["items"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(result["status"], "up", "{result}");
+    let expires = time::OffsetDateTime::parse(
+        result["certificate_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(expires, target.not_after);
+
+    // `upwatch check` reads UPWATCH_TLS_CA_FILE too.
+    let url = format!("tls://localhost:{port}");
+    let ca_file = target.ca_file.clone();
+    let (trusted, untrusted) = actix_web::rt::task::spawn_blocking(move || {
+        let run = |ca: Option<&std::path::Path>| {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"));
+            command
+                .args(["check", &url])
+                .env_remove("UPWATCH_TLS_CA_FILE");
+            if let Some(ca) = ca {
+                command.env("UPWATCH_TLS_CA_FILE", ca);
+            }
+            command.output().unwrap()
+        };
+        (run(Some(&ca_file)), run(None))
+    })
+    .await
+    .unwrap();
+    assert_eq!(trusted.status.code(), Some(0), "{trusted:?}");
+    let line: Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert!(line["certificate_expires_at"].is_string(), "{line}");
+    assert_eq!(untrusted.status.code(), Some(1));
+    let line: Value = serde_json::from_slice(&untrusted.stdout).unwrap();
+    assert!(line["error"].as_str().unwrap().starts_with("tls"), "{line}");
+}

@@ -25,4 +25,5 @@ mod scale_out;
 mod shutdown;
 mod startup;
 mod target;
+mod tls_target;
 mod validation;

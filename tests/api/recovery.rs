@@ -111,6 +111,7 @@ fn result_now(job: &Job) -> ProbeResult {
         latency_ms: 3,
         error: None,
         worker: "test".into(),
+        certificate_expires_at: None,
     }
 }
 

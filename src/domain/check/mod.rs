@@ -8,10 +8,12 @@
 mod grpc;
 mod http;
 mod tcp;
+mod tls;
 
 pub use grpc::GrpcCheck;
 pub use http::{HttpCheck, RequestBody, RequestHeaders};
 pub use tcp::TcpCheck;
+pub use tls::TlsCheck;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,7 @@ pub enum Check {
     Http(HttpCheck),
     Tcp(TcpCheck),
     Grpc(GrpcCheck),
+    Tls(TlsCheck),
 }
 
 /// The monitor's writable fields that say what to check, as the API and the
@@ -65,6 +68,7 @@ const KINDS: &[(&[&str], Parser)] = &[
     (&["http", "https"], http::parse),
     (&["tcp"], tcp::parse),
     (&["grpc", "grpcs"], grpc::parse),
+    (&["tls"], tls::parse),
 ];
 
 /// Refuses the fields only HTTP checks have, naming the first one given.
@@ -110,6 +114,7 @@ impl Check {
             Self::Http(check) => check.fields(),
             Self::Tcp(check) => check.fields(),
             Self::Grpc(check) => check.fields(),
+            Self::Tls(check) => check.fields(),
         }
     }
 
@@ -119,6 +124,7 @@ impl Check {
             Self::Http(check) => &check.url,
             Self::Tcp(check) => &check.url,
             Self::Grpc(check) => &check.url,
+            Self::Tls(check) => &check.url,
         }
     }
 
@@ -128,6 +134,7 @@ impl Check {
             Self::Http(check) => &check.conditions,
             Self::Tcp(check) => &check.conditions,
             Self::Grpc(check) => &check.conditions,
+            Self::Tls(check) => &check.conditions,
         }
     }
 }
@@ -150,7 +157,7 @@ mod tests {
         assert_eq!(refused.field, "url");
         assert_eq!(
             refused.message,
-            "scheme must be one of http, https, tcp, grpc, grpcs, got `ftp`"
+            "scheme must be one of http, https, tcp, grpc, grpcs, tls, got `ftp`"
         );
         let tcp = Check::parse(fields("tcp://db.example:5432")).unwrap();
         assert!(matches!(tcp, Check::Tcp(_)));

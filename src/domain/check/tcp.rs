@@ -16,19 +16,7 @@ pub struct TcpCheck {
 }
 
 pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
-    let url = fields.url.as_url();
-    if url.port().is_none() {
-        return Err(FieldError::new("url", "must name a port: tcp://host:port"));
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
-        return Err(FieldError::new(
-            "url",
-            "must be tcp://host:port, without a path or query",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(FieldError::new("url", "must not carry credentials"));
-    }
+    host_and_port_only(&fields.url, "tcp")?;
     refuse_http_fields(&fields, "TCP")?;
     Ok(Check::Tcp(TcpCheck {
         url: fields.url,
@@ -46,12 +34,38 @@ impl TcpCheck {
 
     /// The host and port to connect to.
     pub fn address(&self) -> (String, u16) {
-        let url = self.url.as_url();
-        let host = url.host_str().unwrap_or_default();
-        // An IPv6 literal comes bracketed; the resolver wants it bare.
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        (host.to_owned(), url.port().unwrap_or_default())
+        address_of(&self.url)
     }
+}
+
+/// Refuses a `scheme://host:port` URL with anything more (a path, a query,
+/// credentials) or without a port.
+pub(super) fn host_and_port_only(url: &MonitorUrl, scheme: &str) -> Result<(), FieldError> {
+    let url = url.as_url();
+    if url.port().is_none() {
+        return Err(FieldError::new(
+            "url",
+            format!("must name a port: {scheme}://host:port"),
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(FieldError::new(
+            "url",
+            format!("must be {scheme}://host:port, without a path or query"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new("url", "must not carry credentials"));
+    }
+    Ok(())
+}
+
+/// The host (an IPv6 literal without its brackets) and port of a URL.
+pub(super) fn address_of(url: &MonitorUrl) -> (String, u16) {
+    let url = url.as_url();
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host.to_owned(), url.port().unwrap_or_default())
 }
 
 #[cfg(test)]
