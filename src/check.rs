@@ -2,25 +2,69 @@
 
 use serde_json::json;
 
-use crate::domain::check::{Check, CheckFields};
+use crate::domain::check::{Check, CheckFields, RequestBody, RequestHeaders};
 use crate::domain::condition::Conditions;
 use crate::domain::observation::Observation;
 use crate::domain::probe::ProbeSpec;
-use crate::domain::{MonitorUrl, TimeoutMs};
+use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
+
+/// What `upwatch check` was asked, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct CheckArgs {
+    pub url: String,
+    pub timeout_ms: i64,
+    pub conditions: Vec<String>,
+    /// `Name: value`, each.
+    pub headers: Vec<String>,
+    pub method: Option<String>,
+    pub body: Option<String>,
+}
 
 /// The probe `check` runs; the error names the bad argument.
-pub fn spec(url: &str, timeout_ms: i64, conditions: &[String]) -> Result<ProbeSpec, String> {
-    let conditions = Conditions::parse(conditions).map_err(|(index, e)| match index {
-        Some(i) => format!("--condition `{}`: {e}", conditions[i]),
+pub fn spec(args: &CheckArgs) -> Result<ProbeSpec, String> {
+    let conditions = Conditions::parse(&args.conditions).map_err(|(index, e)| match index {
+        Some(i) => format!("--condition `{}`: {e}", args.conditions[i]),
         None => format!("--condition: {e}"),
     })?;
+    let pairs = args
+        .headers
+        .iter()
+        .map(|raw| {
+            raw.split_once(':')
+                .map(|(name, value)| (name.trim(), value.trim()))
+                .ok_or_else(|| format!("--header `{raw}` must be `Name: value`"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let headers = RequestHeaders::parse(&pairs).map_err(|e| format!("--header {e}"))?;
+    let method = args
+        .method
+        .as_deref()
+        .map(|raw| HttpMethod::parse(raw).map_err(|e| format!("--method {e}")))
+        .transpose()?;
+    let body = args
+        .body
+        .as_deref()
+        .map(|raw| RequestBody::parse(raw).map_err(|e| format!("--body {e}")))
+        .transpose()?;
     let fields = CheckFields {
+        method,
+        headers,
+        body,
         conditions,
-        ..CheckFields::of(MonitorUrl::parse(url).map_err(|e| format!("URL {e}"))?)
+        ..CheckFields::of(MonitorUrl::parse(&args.url).map_err(|e| format!("URL {e}"))?)
     };
+    let check = Check::parse(fields).map_err(|e| {
+        let flag = match e.field {
+            "method" => "--method",
+            "headers" => "--header",
+            "body" => "--body",
+            _ => "URL",
+        };
+        format!("{flag} {}", e.message)
+    })?;
     Ok(ProbeSpec {
-        check: Check::parse(fields).map_err(|e| format!("URL {}", e.message))?,
-        timeout: TimeoutMs::parse(timeout_ms).map_err(|e| format!("--timeout-ms {e}"))?,
+        check,
+        timeout: TimeoutMs::parse(args.timeout_ms).map_err(|e| format!("--timeout-ms {e}"))?,
     })
 }
 

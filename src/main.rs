@@ -55,6 +55,15 @@ enum Command {
         /// A condition every answer must meet, e.g. `[BODY].status == UP` (repeatable).
         #[arg(long = "condition")]
         conditions: Vec<String>,
+        /// A request header, `Name: value` (repeatable; HTTP only).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// GET, HEAD or POST (HTTP only).
+        #[arg(long)]
+        method: Option<String>,
+        /// The request body (with --method POST).
+        #[arg(long)]
+        body: Option<String>,
     },
 }
 
@@ -67,9 +76,19 @@ fn main() -> ExitCode {
         url,
         timeout_ms,
         conditions,
+        headers,
+        method,
+        body,
     } = &cli.command
     {
-        return check(url, *timeout_ms, conditions);
+        return check(&check::CheckArgs {
+            url: url.clone(),
+            timeout_ms: *timeout_ms,
+            conditions: conditions.clone(),
+            headers: headers.clone(),
+            method: method.clone(),
+            body: body.clone(),
+        });
     }
     let replay_options = match &cli.command {
         Command::Replay {
@@ -157,8 +176,9 @@ fn main() -> ExitCode {
 
 /// `upwatch check`: one probe with the same code and classification the
 /// workers use.
-fn check(url: &str, timeout_ms: i64, conditions: &[String]) -> ExitCode {
-    let spec = match check::spec(url, timeout_ms, conditions) {
+fn check(args: &check::CheckArgs) -> ExitCode {
+    let url = args.url.as_str();
+    let spec = match check::spec(args) {
         Ok(spec) => spec,
         Err(message) => {
             eprintln!("upwatch: {message}");

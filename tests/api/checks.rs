@@ -634,3 +634,52 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
     let line: Value = serde_json::from_slice(&untrusted.stdout).unwrap();
     assert!(line["error"].as_str().unwrap().starts_with("tls"), "{line}");
 }
+
+#[actix_web::test]
+async fn upwatch_check_sends_the_method_headers_and_body_it_is_given() {
+    let receiver = Receiver::start();
+    let url = receiver.url("/rpc");
+    let run = |args: Vec<String>| async move {
+        actix_web::rt::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"))
+                .arg("check")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let args = |extra: &[&str]| {
+        let mut all = vec![url.clone()];
+        all.extend(extra.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let sent = run(args(&[
+        "--method",
+        "POST",
+        "--header",
+        "X-Token: s3",
+        "--body",
+        "{\"a\":1}",
+    ]))
+    .await;
+    assert_eq!(sent.status.code(), Some(0), "{sent:?}");
+    let got = &receiver.received_at("/rpc")[0];
+    assert_eq!(
+        (got.method.as_str(), got.body.as_slice()),
+        ("POST", b"{\"a\":1}".as_slice())
+    );
+    assert_eq!(got.header("x-token"), Some("s3"));
+    for (extra, flag) in [
+        (vec!["--body", "{}"], "--body"),
+        (vec!["--header", "no colon"], "--header"),
+        (vec!["--header", "X-A: a\rb"], "--header"),
+        (vec!["--method", "PUT"], "--method"),
+    ] {
+        let refused = run(args(&extra)).await;
+        assert_eq!(refused.status.code(), Some(2), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(flag), "{extra:?}: {stderr}");
+    }
+}
