@@ -2,11 +2,13 @@
 # and waits until the pipeline stores that many results per second.
 # Needs $rate, $window and $out; sets $bench (the harness's pid), $pid
 # (upwatch's), $db (the run's database) and the function `count`.
-# UPWATCH=PATH measures another upwatch binary (say, a copy of the last build).
+# UPWATCH=PATH measures another upwatch binary (say, a copy of the last build);
+# WORKLOAD=http|tcp|body|json picks what the monitors check (default http).
 
 psql_admin=(psql -h 127.0.0.1 -U postgres -Atq)
 
 target/release/upwatch-bench ceiling --rates "$rate" --window "$window" ${UPWATCH:+--upwatch "$UPWATCH"} \
+    ${WORKLOAD:+--workload "$WORKLOAD"} \
     >"$out/ceiling.log" 2>&1 &
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT

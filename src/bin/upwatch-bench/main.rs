@@ -56,6 +56,9 @@ enum Scenario {
         /// drain first, or a rate the pipeline keeps up with still shows its lag.
         #[arg(long, default_value_t = 20)]
         warm_up: u64,
+        /// What the monitors check.
+        #[arg(long, value_enum, default_value_t = scenarios::Workload::Http)]
+        workload: scenarios::Workload,
         #[command(flatten)]
         common: Common,
     },
@@ -130,8 +133,9 @@ fn main() -> ExitCode {
                     rates,
                     window,
                     warm_up,
+                    workload,
                     common,
-                } => scenarios::ceiling(&common, &rates, window, warm_up).await,
+                } => scenarios::ceiling(&common, &rates, window, warm_up, workload).await,
                 Scenario::Latency {
                     load,
                     flips,

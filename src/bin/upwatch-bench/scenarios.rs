@@ -21,6 +21,43 @@ use crate::measure::{self, pause, percentile, probe_stats, report, scheduled_tic
 /// Targets are spread over this many paths.
 const PATHS: usize = 1000;
 
+/// What the ceiling's monitors check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// GET, status only (no body kept).
+    Http,
+    /// A TCP connect to the target's port.
+    Tcp,
+    /// GET of a JSON document, `[BODY] contains UP`: the body read as text.
+    Body,
+    /// The same document, `[STATUS] == 200` and `[BODY].status == UP`: parsed as JSON.
+    Json,
+}
+
+/// The i-th monitor of `workload`, at `interval` with `timeout_ms`.
+fn workload_monitor(
+    fleet: &Fleet,
+    workload: Workload,
+    i: usize,
+    interval: u32,
+    timeout_ms: u32,
+) -> Value {
+    let mut body = monitor(fleet, i, interval, timeout_ms);
+    match workload {
+        Workload::Http => {}
+        Workload::Tcp => body["url"] = json!(fleet.target.replace("http://", "tcp://")),
+        Workload::Body => {
+            body["url"] = json!(format!("{}/t/json{}", fleet.target, i % PATHS));
+            body["conditions"] = json!(["[BODY] contains UP"]);
+        }
+        Workload::Json => {
+            body["url"] = json!(format!("{}/t/json{}", fleet.target, i % PATHS));
+            body["conditions"] = json!(["[STATUS] == 200", "[BODY].status == UP"]);
+        }
+    }
+    body
+}
+
 pub fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
     json!({
         "name": format!("bench-{i}"),
@@ -206,6 +243,7 @@ pub async fn ceiling(
     rates: &[usize],
     window: u64,
     warm_up: u64,
+    workload: Workload,
 ) -> anyhow::Result<()> {
     let (one_thread, every_cpu) = raw_ceilings_on_fresh_target(common).await?;
     let raw_before = one_thread.max(every_cpu);
@@ -216,12 +254,16 @@ pub async fn ceiling(
     fields.insert("raw_one_thread_per_second".into(), json!(one_thread));
     fields.insert("raw_thread_per_cpu_per_second".into(), json!(every_cpu));
     fields.insert("warm_up_seconds".into(), json!(warm_up));
+    fields.insert(
+        "workload".into(),
+        json!(format!("{workload:?}").to_lowercase()),
+    );
     let mut best = 0.0;
     let mut steps = Vec::new();
     for &rate in rates {
         let fleet = Fleet::start(common, &[]).await?;
         let ids = fleet
-            .register(rate, |i| monitor(&fleet, i, 1, 1000))
+            .register(rate, |i| workload_monitor(&fleet, workload, i, 1, 1000))
             .await?;
         let steady = steady_state(
             &fleet,
