@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::dto::{integer, string};
+use super::dto::{integer, refuse_unknown_fields, string};
 use super::error::ApiError;
 use super::extract::json_kind;
 use crate::domain::channel::{
@@ -31,15 +31,7 @@ const WRITABLE_FIELDS: [&str; 9] = [
 
 /// Parses a POST or PATCH body into the changes it asks for.
 pub fn parse_channel_changes(body: &Map<String, Value>) -> Result<ChannelChanges, ApiError> {
-    if let Some(unknown) = body.keys().find(|k| !WRITABLE_FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(
-            unknown.clone(),
-            format!(
-                "is not a writable field of a channel (writable: {})",
-                WRITABLE_FIELDS.join(", ")
-            ),
-        ));
-    }
+    refuse_unknown_fields(body, &WRITABLE_FIELDS, "field of a channel")?;
     let mut changes = ChannelChanges::default();
     for &field in &WRITABLE_FIELDS {
         let Some(value) = body.get(field) else {

@@ -39,15 +39,7 @@ const WRITABLE_FIELDS: [&str; 12] = [
 /// Parses a POST or PATCH body into the changes it asks for. Unknown fields,
 /// wrong JSON types and invalid values are refused, naming the field.
 pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiError> {
-    if let Some(unknown) = body.keys().find(|k| !WRITABLE_FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(
-            unknown.clone(),
-            format!(
-                "is not a writable field (writable: {})",
-                WRITABLE_FIELDS.join(", ")
-            ),
-        ));
-    }
+    refuse_unknown_fields(body, &WRITABLE_FIELDS, "field")?;
     let mut changes = MonitorChanges::default();
     for &field in &WRITABLE_FIELDS {
         let Some(value) = body.get(field) else {
@@ -179,6 +171,24 @@ fn parse_conditions(value: &Value) -> Result<Conditions, ApiError> {
         Some(i) => ApiError::validation(format!("{field}[{i}]"), e.0),
         None => ApiError::validation(field, e.0),
     })
+}
+
+/// Refuses the first field of `body` not among `writable`, naming it.
+pub(super) fn refuse_unknown_fields(
+    body: &Map<String, Value>,
+    writable: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
+    match body.keys().find(|k| !writable.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::validation(
+            unknown.clone(),
+            format!(
+                "is not a writable {what} (writable: {})",
+                writable.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {

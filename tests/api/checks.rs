@@ -13,7 +13,7 @@ use upwatch::domain::probe::ProbeSpec;
 use upwatch::domain::{MonitorUrl, TimeoutMs};
 use upwatch::probe::Prober;
 
-use crate::helpers::{assert_error, spawn_pipeline, spawn_roles, wait_for};
+use crate::helpers::{assert_refused, spawn_pipeline, spawn_roles, wait_for};
 use crate::pipeline::register;
 use crate::receiver::Receiver;
 
@@ -44,6 +44,19 @@ fn spawn_json_target() -> String {
     .run();
     actix_web::rt::spawn(server);
     format!("http://127.0.0.1:{port}")
+}
+
+/// `upwatch check ARGS...`, off the test's thread (which serves the targets).
+async fn run(args: Vec<String>) -> std::process::Output {
+    actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"))
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 fn spec(url: &str, conditions: &[&str]) -> ProbeSpec {
@@ -199,9 +212,7 @@ async fn the_api_takes_conditions_and_tcp_urls_and_names_what_is_wrong() {
             "expected_status",
         ),
     ] {
-        let response = app.post_monitor(&body).await;
-        let error = assert_error(response, 422, "validation_failed").await;
-        assert_eq!(error["error"]["field"], field, "{body}");
+        assert_refused(&app, &body, field).await;
     }
     let id = created["id"].as_str().unwrap();
     let patched = app
@@ -284,18 +295,6 @@ async fn the_pipeline_records_a_failed_condition_and_a_closed_tcp_port_as_down()
 #[actix_web::test]
 async fn upwatch_check_takes_conditions_and_tcp_urls() {
     let target = spawn_json_target();
-    // Off the test's thread, which serves the target.
-    let run = |args: Vec<String>| async move {
-        actix_web::rt::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"))
-                .arg("check")
-                .args(args)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
     let json = format!("{target}/json");
     let up = run(vec![
         json.clone(),
@@ -399,9 +398,7 @@ async fn a_post_probe_sends_its_body_and_headers() {
             "method",
         ),
     ] {
-        let response = app.post_monitor(&body).await;
-        let error = assert_error(response, 422, "validation_failed").await;
-        assert_eq!(error["error"]["field"], field, "{body}");
+        assert_refused(&app, &body, field).await;
     }
     let id = created["id"].as_str().unwrap();
     let cleared = app
@@ -530,16 +527,9 @@ async fn a_grpc_check_follows_the_health_servers_answer_whole_and_per_service() 
         .create_monitor(json!({"name": "orders", "url": named}))
         .await;
     assert_eq!(created["url"], named);
-    let with_headers = app
-        .post_monitor(&json!({"name": "x", "url": "grpc://h:1", "headers": {"a": "b"}}))
-        .await;
-    let error = assert_error(with_headers, 422, "validation_failed").await;
-    assert_eq!(error["error"]["field"], "headers");
-    let no_port = app
-        .post_monitor(&json!({"name": "y", "url": "grpcs://h"}))
-        .await;
-    let error = assert_error(no_port, 422, "validation_failed").await;
-    assert_eq!(error["error"]["field"], "url");
+    let with_headers = json!({"name": "x", "url": "grpc://h:1", "headers": {"a": "b"}});
+    assert_refused(&app, &with_headers, "headers").await;
+    assert_refused(&app, &json!({"name": "y", "url": "grpcs://h"}), "url").await;
 }
 
 #[actix_web::test]
@@ -547,7 +537,7 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
     use crate::tls_target::TlsTarget;
     use upwatch::probe::tls::TrustedRoots;
     let target = TlsTarget::start(10).await;
-    let roots = TrustedRoots::load(&target.ca_file).unwrap();
+    let roots = TrustedRoots::load(&target.certificates.ca_file).unwrap();
     let trusting = Prober::trusting(&roots).unwrap();
     let port = target.port;
     for url in [
@@ -561,7 +551,7 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
         assert!(seen.up, "{url}: {seen:?}");
         assert_eq!(
             seen.details.certificate_expires_at,
-            Some(target.not_after),
+            Some(target.certificates.not_after),
             "{url}"
         );
         let soon = trusting
@@ -591,8 +581,11 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
     assert!(!wrong_name.up);
 
     // The setting reaches the workers, and the expiry the stored results.
-    let app =
-        spawn_pipeline(&[("UPWATCH_TLS_CA_FILE", target.ca_file.display().to_string())]).await;
+    let app = spawn_pipeline(&[(
+        "UPWATCH_TLS_CA_FILE",
+        target.certificates.ca_file.display().to_string(),
+    )])
+    .await;
     let id = register(&app, "tls", &format!("tls://localhost:{port}"), json!({})).await;
     let result = wait_for("a result", Duration::from_secs(30), || async {
         let (_, page) = app
@@ -607,11 +600,11 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!(expires, target.not_after);
+    assert_eq!(expires, target.certificates.not_after);
 
     // `upwatch check` reads UPWATCH_TLS_CA_FILE too.
     let url = format!("tls://localhost:{port}");
-    let ca_file = target.ca_file.clone();
+    let ca_file = target.certificates.ca_file.clone();
     let (trusted, untrusted) = actix_web::rt::task::spawn_blocking(move || {
         let run = |ca: Option<&std::path::Path>| {
             let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"));
@@ -639,17 +632,6 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
 async fn upwatch_check_sends_the_method_headers_and_body_it_is_given() {
     let receiver = Receiver::start();
     let url = receiver.url("/rpc");
-    let run = |args: Vec<String>| async move {
-        actix_web::rt::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_upwatch"))
-                .arg("check")
-                .args(args)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
     let args = |extra: &[&str]| {
         let mut all = vec![url.clone()];
         all.extend(extra.iter().map(|s| (*s).to_owned()));
@@ -682,4 +664,36 @@ async fn upwatch_check_sends_the_method_headers_and_body_it_is_given() {
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains(flag), "{extra:?}: {stderr}");
     }
+}
+
+#[actix_web::test]
+async fn a_grpcs_check_trusts_the_ca_file() {
+    use crate::tls_target::TestCertificates;
+    use tonic::transport::{Identity, ServerTlsConfig};
+    use upwatch::probe::tls::TrustedRoots;
+    let certificates = TestCertificates::issue(30);
+    let (_reporter, service) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let identity = Identity::from_pem(&certificates.leaf_pem, &certificates.key_pem);
+    actix_web::rt::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .unwrap()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let url = format!("grpcs://localhost:{port}");
+    let roots = TrustedRoots::load(&certificates.ca_file).unwrap();
+    let trusted = Prober::trusting(&roots)
+        .unwrap()
+        .probe(&spec(&url, &[]))
+        .await;
+    assert!(trusted.up, "{trusted:?}");
+    let untrusted = Prober::new().unwrap().probe(&spec(&url, &[])).await;
+    assert!(!untrusted.up);
+    assert!(
+        untrusted.error.as_deref().unwrap().starts_with("tls"),
+        "{untrusted:?}"
+    );
 }

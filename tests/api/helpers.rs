@@ -307,6 +307,13 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     body
 }
 
+/// Asserts that registering `body` is a 422 naming `field`.
+pub async fn assert_refused(app: &TestApp, body: &Value, field: &str) {
+    let response = app.post_monitor(body).await;
+    let error = assert_error(response, 422, "validation_failed").await;
+    assert_eq!(error["error"]["field"], field, "{body}");
+}
+
 /// The `type` of each event in a page of events.
 pub fn event_types(page: &Value) -> Vec<&str> {
     page["items"]

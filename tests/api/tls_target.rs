@@ -9,24 +9,27 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub struct TlsTarget {
-    pub port: u16,
+/// A CA of the test's own and a server certificate it signed.
+pub struct TestCertificates {
     /// The CA's certificate, PEM, in a file of the test's own.
     pub ca_file: PathBuf,
+    pub leaf_pem: String,
+    pub key_pem: String,
+    leaf_der: Vec<u8>,
+    key_der: Vec<u8>,
     /// When the server's certificate expires (whole seconds).
     pub not_after: OffsetDateTime,
 }
 
-impl Drop for TlsTarget {
+impl Drop for TestCertificates {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.ca_file);
     }
 }
 
-impl TlsTarget {
-    /// A server for `localhost` and `127.0.0.1`, its certificate valid for
-    /// `days` more days, answering every request `200 ok`.
-    pub async fn start(days: i64) -> Self {
+impl TestCertificates {
+    /// A certificate for `localhost` and `127.0.0.1`, valid for `days` more days.
+    pub fn issue(days: i64) -> Self {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -49,15 +52,35 @@ impl TlsTarget {
         let ca_file =
             std::env::temp_dir().join(format!("upwatch-test-ca-{}.pem", uuid::Uuid::new_v4()));
         std::fs::write(&ca_file, ca.pem()).unwrap();
+        Self {
+            ca_file,
+            leaf_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+            leaf_der: leaf.der().to_vec(),
+            key_der: leaf_key.serialize_der(),
+            not_after,
+        }
+    }
+}
 
+pub struct TlsTarget {
+    pub port: u16,
+    pub certificates: TestCertificates,
+}
+
+impl TlsTarget {
+    /// A server for `localhost` and `127.0.0.1`, its certificate valid for
+    /// `days` more days, answering every request `200 ok`.
+    pub async fn start(days: i64) -> Self {
+        let certificates = TestCertificates::issue(days);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                vec![CertificateDer::from(leaf.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+                vec![CertificateDer::from(certificates.leaf_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificates.key_der.clone())),
             )
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -80,10 +103,6 @@ impl TlsTarget {
                 });
             }
         });
-        Self {
-            port,
-            ca_file,
-            not_after,
-        }
+        Self { port, certificates }
     }
 }
