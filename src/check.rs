@@ -6,6 +6,7 @@ use crate::domain::check::{Check, CheckFields, RequestBody, RequestHeaders};
 use crate::domain::condition::Conditions;
 use crate::domain::observation::Observation;
 use crate::domain::probe::ProbeSpec;
+use crate::domain::version::ExpectedVersion;
 use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
 
 /// What `upwatch check` was asked, as given on the command line.
@@ -18,6 +19,7 @@ pub struct CheckArgs {
     pub headers: Vec<String>,
     pub method: Option<String>,
     pub body: Option<String>,
+    pub expected_version: Option<String>,
 }
 
 /// The probe `check` runs; the error names the bad argument.
@@ -46,11 +48,17 @@ pub fn spec(args: &CheckArgs) -> Result<ProbeSpec, String> {
         .as_deref()
         .map(|raw| RequestBody::parse(raw).map_err(|e| format!("--body {e}")))
         .transpose()?;
+    let expected_version = args
+        .expected_version
+        .as_deref()
+        .map(|raw| ExpectedVersion::parse(raw).map_err(|e| format!("--expected-version {e}")))
+        .transpose()?;
     let fields = CheckFields {
         method,
         headers,
         body,
         conditions,
+        expected_version,
         ..CheckFields::of(MonitorUrl::parse(&args.url).map_err(|e| format!("URL {e}"))?)
     };
     let check = Check::parse(fields).map_err(|e| {
@@ -58,6 +66,7 @@ pub fn spec(args: &CheckArgs) -> Result<ProbeSpec, String> {
             "method" => "--method",
             "headers" => "--header",
             "body" => "--body",
+            "expected_version" => "--expected-version",
             _ => "URL",
         };
         format!("{flag} {}", e.message)
@@ -68,14 +77,24 @@ pub fn spec(args: &CheckArgs) -> Result<ProbeSpec, String> {
     })
 }
 
-/// One JSON line, shaped like a stored result.
-pub fn report(url: &str, outcome: &Observation) -> String {
+/// One JSON line, shaped like a stored result; with an expected version,
+/// whether the observed one drifts from it.
+pub fn report(url: &str, outcome: &Observation, expected_version: Option<&str>) -> String {
+    let drift = expected_version.map(|expected| {
+        outcome
+            .details
+            .observed_version
+            .as_deref()
+            .is_some_and(|observed| observed != expected)
+    });
     json!({
+        "drift": drift,
         "url": url,
         "status": if outcome.up { "up" } else { "down" },
         "http_status": outcome.details.http_status,
         "certificate_expires_at": outcome.details.certificate_expires_at
             .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
+        "observed_version": outcome.details.observed_version,
         "latency_ms": outcome.latency_ms,
         "error": outcome.error,
     })

@@ -64,6 +64,9 @@ enum Command {
         /// The request body (with --method POST).
         #[arg(long)]
         body: Option<String>,
+        /// The version the answer's `[BODY].version` should report; the line says `drift`.
+        #[arg(long)]
+        expected_version: Option<String>,
     },
 }
 
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         headers,
         method,
         body,
+        expected_version,
     } = &cli.command
     {
         return check(&check::CheckArgs {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             headers: headers.clone(),
             method: method.clone(),
             body: body.clone(),
+            expected_version: expected_version.clone(),
         });
     }
     let replay_options = match &cli.command {
@@ -204,7 +209,10 @@ fn check(args: &check::CheckArgs) -> ExitCode {
     });
     match outcome {
         Ok(outcome) => {
-            println!("{}", check::report(url, &outcome));
+            println!(
+                "{}",
+                check::report(url, &outcome, args.expected_version.as_deref())
+            );
             if outcome.up {
                 ExitCode::SUCCESS
             } else {

@@ -12,6 +12,7 @@ use crate::domain::actor::AggregateType;
 use crate::domain::audit::AuditState;
 use crate::domain::check::{RequestBody, RequestHeaders};
 use crate::domain::condition::Conditions;
+use crate::domain::version::{ExpectedVersion, VersionSource};
 use crate::domain::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, InvalidValue, MonitorChanges, MonitorName,
     MonitorUrl, Tags, Threshold, TimeoutMs,
@@ -21,7 +22,7 @@ use crate::store::event_log::StoredEvent;
 use crate::store::monitors::MonitorView;
 
 /// The writable fields, in the contract's order (errors name the first bad one).
-const WRITABLE_FIELDS: [&str; 12] = [
+const WRITABLE_FIELDS: [&str; 14] = [
     "name",
     "url",
     "method",
@@ -34,6 +35,8 @@ const WRITABLE_FIELDS: [&str; 12] = [
     "headers",
     "body",
     "conditions",
+    "expected_version",
+    "version_source",
 ];
 
 /// Parses a POST or PATCH body into the changes it asks for. Unknown fields,
@@ -112,6 +115,18 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiErr
                 });
             }
             "conditions" => changes.conditions = Some(parse_conditions(value)?),
+            "expected_version" => {
+                changes.expected_version = Some(match value {
+                    Value::Null => None,
+                    other => Some(ExpectedVersion::parse(string(field, other)?).map_err(invalid)?),
+                });
+            }
+            "version_source" => {
+                changes.version_source = Some(match value {
+                    Value::Null => None,
+                    other => Some(VersionSource::parse(string(field, other)?).map_err(invalid)?),
+                });
+            }
             _ => {}
         }
     }
@@ -226,6 +241,9 @@ pub struct ConfigResponse {
     pub headers: Map<String, Value>,
     pub body: Option<String>,
     pub conditions: Vec<String>,
+    pub expected_version: Option<String>,
+    /// Where the version is read (the default when one is expected).
+    pub version_source: Option<String>,
 }
 
 impl From<&MonitorConfig> for ConfigResponse {
@@ -248,6 +266,11 @@ impl From<&MonitorConfig> for ConfigResponse {
                 .collect(),
             body: check.body.as_ref().map(|b| b.as_str().to_owned()),
             conditions: check.conditions.iter().map(ToString::to_string).collect(),
+            expected_version: check
+                .expected_version
+                .as_ref()
+                .map(|v| v.as_str().to_owned()),
+            version_source: c.check.version_source().map(|s| s.to_string()),
         }
     }
 }
@@ -383,6 +406,7 @@ pub struct ResultResponse {
     pub error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub certificate_expires_at: Option<OffsetDateTime>,
+    pub observed_version: Option<String>,
 }
 
 impl From<ProbeResult> for ResultResponse {
@@ -397,6 +421,7 @@ impl From<ProbeResult> for ResultResponse {
             http_status: result.http_status,
             error: result.error,
             certificate_expires_at: result.certificate_expires_at,
+            observed_version: result.observed_version,
         }
     }
 }

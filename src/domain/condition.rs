@@ -320,7 +320,7 @@ fn check_types(
     Ok(())
 }
 
-fn parse_placeholder(raw: &str) -> Result<Placeholder, InvalidValue> {
+pub(super) fn parse_placeholder(raw: &str) -> Result<Placeholder, InvalidValue> {
     let unknown = || {
         InvalidValue(format!(
             "`{raw}` is not a placeholder ([STATUS], [RESPONSE_TIME], [BODY], [BODY].path, \
@@ -440,6 +440,11 @@ impl Actual {
         }
         text
     }
+}
+
+/// What `placeholder` reads from `seen`, as text.
+pub(super) fn read_text(placeholder: &Placeholder, seen: &Evidence<'_>) -> Option<String> {
+    resolve(placeholder, seen).map(|actual| actual.as_text())
 }
 
 fn resolve(placeholder: &Placeholder, seen: &Evidence<'_>) -> Option<Actual> {

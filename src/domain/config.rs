@@ -8,6 +8,7 @@ use super::fields::{
     ExpectedStatuses, HttpMethod, IntervalSeconds, MonitorName, MonitorUrl, Tags, Threshold,
     TimeoutMs,
 };
+use super::version::{ExpectedVersion, VersionSource};
 
 /// A refused configuration: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +64,10 @@ struct ConfigRecord {
     body: Option<RequestBody>,
     #[serde(default, skip_serializing_if = "Conditions::is_empty")]
     conditions: Conditions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_version: Option<ExpectedVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_source: Option<VersionSource>,
 }
 
 impl TryFrom<ConfigRecord> for MonitorConfig {
@@ -77,6 +82,8 @@ impl TryFrom<ConfigRecord> for MonitorConfig {
                 headers: record.headers,
                 body: record.body,
                 conditions: record.conditions,
+                expected_version: record.expected_version,
+                version_source: record.version_source,
             })?,
             interval_seconds: record.interval_seconds,
             timeout_ms: record.timeout_ms,
@@ -103,6 +110,8 @@ impl From<MonitorConfig> for ConfigRecord {
             headers: check.headers,
             body: check.body,
             conditions: check.conditions,
+            expected_version: check.expected_version,
+            version_source: check.version_source,
         }
     }
 }
@@ -125,6 +134,9 @@ pub struct MonitorChanges {
     /// `Some(None)` removes the body.
     pub body: Option<Option<RequestBody>>,
     pub conditions: Option<Conditions>,
+    /// `Some(None)` stops expecting a version.
+    pub expected_version: Option<Option<ExpectedVersion>>,
+    pub version_source: Option<Option<VersionSource>>,
 }
 
 impl MonitorChanges {
@@ -154,6 +166,14 @@ impl MonitorChanges {
             conditions: match &self.conditions {
                 Some(conditions) => conditions.clone(),
                 None => current.map(|c| c.conditions.clone()).unwrap_or_default(),
+            },
+            expected_version: match &self.expected_version {
+                Some(expected) => expected.clone(),
+                None => current.and_then(|c| c.expected_version.clone()),
+            },
+            version_source: match &self.version_source {
+                Some(source) => source.clone(),
+                None => current.and_then(|c| c.version_source.clone()),
             },
         })
     }
@@ -242,6 +262,14 @@ impl MonitorConfig {
             ("headers", check.headers != other_check.headers),
             ("body", check.body != other_check.body),
             ("conditions", check.conditions != other_check.conditions),
+            (
+                "expected_version",
+                check.expected_version != other_check.expected_version,
+            ),
+            (
+                "version_source",
+                check.version_source != other_check.version_source,
+            ),
         ];
         checks
             .into_iter()

@@ -364,6 +364,7 @@ mod tests {
             error: None,
             worker: "w".into(),
             certificate_expires_at: None,
+            observed_version: None,
         }
     }
 

@@ -22,4 +22,6 @@ pub struct Details {
     pub http_status: Option<u16>,
     /// When the leaf certificate expires (https, tls).
     pub certificate_expires_at: Option<OffsetDateTime>,
+    /// The version the service reported, when one is expected.
+    pub observed_version: Option<String>,
 }

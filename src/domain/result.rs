@@ -34,6 +34,9 @@ pub struct ProbeResult {
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_expires_at: Option<OffsetDateTime>,
+    /// The version the service reported, when the monitor expects one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_version: Option<String>,
 }
 
 impl ProbeResult {
@@ -69,6 +72,7 @@ impl ProbeResult {
             error: observation.error,
             worker,
             certificate_expires_at: observation.details.certificate_expires_at.map(to_micros),
+            observed_version: observation.details.observed_version,
         }
     }
 }

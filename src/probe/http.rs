@@ -46,6 +46,7 @@ impl HttpProber {
                     details: Details {
                         http_status: Some(status),
                         certificate_expires_at: answer.certificate_expires_at,
+                        ..Details::default()
                     },
                     answer,
                 }
@@ -79,7 +80,7 @@ impl HttpProber {
                 .and_then(not_after),
             ..Answer::default()
         };
-        if !check.conditions.is_empty() {
+        if check.reads_answer() {
             answer.headers = response
                 .headers()
                 .iter()
@@ -89,7 +90,7 @@ impl HttpProber {
                 })
                 .collect();
         }
-        let keep_body = check.conditions.need_body();
+        let keep_body = check.reads_body();
         let mut body = Vec::new();
         let mut read = 0;
         while let Some(chunk) = response.chunk().await? {

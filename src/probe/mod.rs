@@ -90,7 +90,8 @@ impl Prober {
             .unwrap_or_else(|_| Finding::down("timeout"));
         let latency_ms = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX);
         let conditions = spec.check.conditions();
-        if finding.up && !conditions.is_empty() {
+        let version_source = spec.check.version_source();
+        if (finding.up && !conditions.is_empty()) || version_source.is_some() {
             let seen = Evidence {
                 status: finding.details.http_status,
                 response_time_ms: latency_ms,
@@ -101,10 +102,14 @@ impl Prober {
                     Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or_default()
                 }),
             };
-            if let Err(failed) = conditions.evaluate(&seen) {
+            let observed = version_source.and_then(|source| source.read(&seen));
+            if finding.up
+                && let Err(failed) = conditions.evaluate(&seen)
+            {
                 finding.up = false;
                 finding.error = Some(failed.to_string());
             }
+            finding.details.observed_version = observed;
         }
         Observation {
             up: finding.up,

@@ -53,6 +53,8 @@ mod tests {
             headers: Default::default(),
             body: None,
             conditions: Default::default(),
+            expected_version: None,
+            version_source: None,
         });
         serde_json::to_string(&check).unwrap()
     }

@@ -414,6 +414,7 @@ fn given_up(job: &Job, times_delivered: u64, worker: &str) -> ProbeResult {
         )),
         worker: worker.to_owned(),
         certificate_expires_at: None,
+        observed_version: None,
     }
 }
 

@@ -55,12 +55,17 @@ async fn insert(
     let worker: Vec<&str> = results.iter().map(|r| r.worker.as_str()).collect();
     let expires: Vec<Option<OffsetDateTime>> =
         results.iter().map(|r| r.certificate_expires_at).collect();
+    let versions: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| r.observed_version.as_deref())
+        .collect();
     let sql = format!(
         "INSERT INTO probe_results (job_id, monitor_id, scheduled_at, started_at, checked_at,
-             up, http_status, latency_ms, error, worker, certificate_expires_at)
+             up, http_status, latency_ms, error, worker, certificate_expires_at,
+             observed_version)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
              $5::timestamptz[], $6::boolean[], $7::integer[], $8::integer[], $9::text[],
-             $10::text[], $11::timestamptz[])
+             $10::text[], $11::timestamptz[], $12::text[])
          {on_conflict}"
     );
     query_prepared(
@@ -78,6 +83,7 @@ async fn insert(
             &error,
             &worker,
             &expires,
+            &versions,
         ],
         "storing probe results",
     )
@@ -105,7 +111,7 @@ pub async fn list(
     let rows = client
         .query(
             "SELECT job_id, monitor_id, scheduled_at, started_at, checked_at, up, http_status,
-                    latency_ms, error, worker, certificate_expires_at
+                    latency_ms, error, worker, certificate_expires_at, observed_version
              FROM probe_results
              WHERE monitor_id = $1
                AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
@@ -136,7 +142,8 @@ pub async fn newer_than_saved_health(
     let rows = client
         .query(
             "SELECT r.job_id, r.monitor_id, r.scheduled_at, r.started_at, r.checked_at, r.up,
-                    r.http_status, r.latency_ms, r.error, r.worker, r.certificate_expires_at
+                    r.http_status, r.latency_ms, r.error, r.worker, r.certificate_expires_at,
+                    r.observed_version
              FROM monitors m JOIN probe_results r ON r.monitor_id = m.id
              WHERE m.id = ANY($1) AND r.scheduled_at > m.newest_folded_at
              ORDER BY r.monitor_id, r.scheduled_at",
@@ -160,5 +167,6 @@ fn from_row(row: &tokio_postgres::Row) -> ProbeResult {
         error: row.get("error"),
         worker: row.get("worker"),
         certificate_expires_at: row.get("certificate_expires_at"),
+        observed_version: row.get("observed_version"),
     }
 }

@@ -697,3 +697,73 @@ async fn a_grpcs_check_trusts_the_ca_file() {
         "{untrusted:?}"
     );
 }
+
+#[actix_web::test]
+async fn probes_read_the_reported_version_where_the_monitor_says() {
+    let target = spawn_json_target();
+    let prober = Prober::new().unwrap();
+    let with_version = |source: Option<&str>| ProbeSpec {
+        check: Check::parse(CheckFields {
+            expected_version: Some(
+                upwatch::domain::version::ExpectedVersion::parse("3.0.0").unwrap(),
+            ),
+            version_source: source
+                .map(|s| upwatch::domain::version::VersionSource::parse(s).unwrap()),
+            ..CheckFields::of(MonitorUrl::parse(&format!("{target}/json")).unwrap())
+        })
+        .unwrap(),
+        timeout: TimeoutMs::parse(2000).unwrap(),
+    };
+    let default = prober.probe(&with_version(None)).await;
+    assert!(default.up, "drift never changes the status");
+    assert_eq!(default.details.observed_version.as_deref(), Some("2.1.0"));
+    let header = prober
+        .probe(&with_version(Some("[HEADER].x-version")))
+        .await;
+    assert_eq!(header.details.observed_version.as_deref(), Some("2.1.0"));
+    let missing = prober.probe(&with_version(Some("[BODY].build"))).await;
+    assert_eq!(missing.details.observed_version, None);
+    let unasked = prober.probe(&spec(&format!("{target}/json"), &[])).await;
+    assert_eq!(
+        unasked.details.observed_version, None,
+        "no expectation, nothing read"
+    );
+
+    let app = spawn_roles("api", &[]).await;
+    let created = app
+        .create_monitor(
+            json!({"name": "v", "url": format!("{target}/json"), "expected_version": "3.0.0"}),
+        )
+        .await;
+    assert_eq!(created["expected_version"], "3.0.0");
+    assert_eq!(created["version_source"], "[BODY].version");
+    for (body, field) in [
+        (
+            json!({"name": "x", "url": "http://h/", "expected_version": ""}),
+            "expected_version",
+        ),
+        (
+            json!({"name": "x", "url": "http://h/", "expected_version": "1", "version_source": "[STATUS]"}),
+            "version_source",
+        ),
+        (
+            json!({"name": "x", "url": "tcp://h:1", "expected_version": "1"}),
+            "expected_version",
+        ),
+    ] {
+        assert_refused(&app, &body, field).await;
+    }
+
+    let drifted = run(vec![
+        format!("{target}/json"),
+        "--expected-version".into(),
+        "3.0.0".into(),
+    ])
+    .await;
+    assert_eq!(drifted.status.code(), Some(0));
+    let line: Value = serde_json::from_slice(&drifted.stdout).unwrap();
+    assert_eq!(
+        (&line["observed_version"], &line["drift"]),
+        (&json!("2.1.0"), &json!(true))
+    );
+}

@@ -353,6 +353,8 @@ pub fn http_spec(
             headers: Default::default(),
             body: None,
             conditions: Default::default(),
+            expected_version: None,
+            version_source: None,
         }),
         timeout: upwatch::domain::TimeoutMs::parse(timeout_ms).unwrap(),
     }

@@ -112,6 +112,7 @@ fn result_now(job: &Job) -> ProbeResult {
         error: None,
         worker: "test".into(),
         certificate_expires_at: None,
+        observed_version: None,
     }
 }
 

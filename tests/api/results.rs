@@ -24,6 +24,7 @@ pub(crate) fn result(monitor_id: Uuid, minute: i64, up: bool) -> ProbeResult {
         error: (!up).then(|| "status 503".to_owned()),
         worker: "test-worker".to_owned(),
         certificate_expires_at: None,
+        observed_version: None,
     }
 }
 
@@ -198,6 +199,7 @@ async fn housekeeping_keeps_daily_partitions_and_drops_expired_days() {
         error: None,
         worker: "test".into(),
         certificate_expires_at: None,
+        observed_version: None,
     };
     let pool = upwatch::store::database::pool(&app.settings.database, 2).unwrap();
     let batch: Vec<ProbeResult> = [0, 1, 29, 31, 45].into_iter().map(stored_result).collect();

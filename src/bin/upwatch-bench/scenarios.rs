@@ -183,6 +183,8 @@ fn raw_ceiling(
             headers: Default::default(),
             body: None,
             conditions: Default::default(),
+            expected_version: None,
+            version_source: None,
         }),
         timeout: TimeoutMs::parse(1000).context("timeout")?,
     };

@@ -8,6 +8,7 @@ use super::{Check, CheckFields};
 use crate::domain::condition::Conditions;
 use crate::domain::config::FieldError;
 use crate::domain::fields::{ExpectedStatuses, HttpMethod, InvalidValue, MonitorUrl};
+use crate::domain::version::{ExpectedVersion, VersionSource};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpCheck {
@@ -21,6 +22,10 @@ pub struct HttpCheck {
     pub body: Option<RequestBody>,
     #[serde(default, skip_serializing_if = "Conditions::is_empty")]
     pub conditions: Conditions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<ExpectedVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_source: Option<VersionSource>,
 }
 
 pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
@@ -38,6 +43,8 @@ pub(super) fn parse(fields: CheckFields) -> Result<Check, FieldError> {
         headers: fields.headers,
         body: fields.body,
         conditions: fields.conditions,
+        expected_version: fields.expected_version,
+        version_source: fields.version_source,
     }))
 }
 
@@ -153,7 +160,32 @@ impl HttpCheck {
             headers: self.headers.clone(),
             body: self.body.clone(),
             conditions: self.conditions.clone(),
+            expected_version: self.expected_version.clone(),
+            version_source: self.version_source.clone(),
         }
+    }
+
+    /// Where the reported version is read, when one is expected.
+    pub fn version_to_read(&self) -> Option<VersionSource> {
+        self.expected_version.as_ref()?;
+        Some(
+            self.version_source
+                .clone()
+                .unwrap_or_else(VersionSource::default_source),
+        )
+    }
+
+    /// Whether the prober must keep the response's headers.
+    pub fn reads_answer(&self) -> bool {
+        !self.conditions.is_empty() || self.expected_version.is_some()
+    }
+
+    /// Whether the prober must keep (the first 64 KiB of) the body.
+    pub fn reads_body(&self) -> bool {
+        self.conditions.need_body()
+            || self
+                .version_to_read()
+                .is_some_and(|source| source.needs_body())
     }
 
     /// Whether a response status means up.

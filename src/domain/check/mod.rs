@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Conditions;
 use super::config::FieldError;
 use super::fields::{ExpectedStatuses, HttpMethod, MonitorUrl};
+use super::version::{ExpectedVersion, VersionSource};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -43,6 +44,9 @@ pub struct CheckFields {
     /// HTTP only, with `POST`: the request body.
     pub body: Option<RequestBody>,
     pub conditions: Conditions,
+    /// HTTP only: the version the service should report, and where.
+    pub expected_version: Option<ExpectedVersion>,
+    pub version_source: Option<VersionSource>,
 }
 
 impl CheckFields {
@@ -55,6 +59,8 @@ impl CheckFields {
             headers: RequestHeaders::default(),
             body: None,
             conditions: Conditions::default(),
+            expected_version: None,
+            version_source: None,
         }
     }
 }
@@ -78,6 +84,8 @@ fn refuse_http_fields(fields: &CheckFields, kind: &str) -> Result<(), FieldError
         ("expected_status", fields.expected_status.is_some()),
         ("headers", !fields.headers.is_empty()),
         ("body", fields.body.is_some()),
+        ("expected_version", fields.expected_version.is_some()),
+        ("version_source", fields.version_source.is_some()),
     ];
     match http_only.into_iter().find(|(_, given)| *given) {
         Some((field, _)) => Err(FieldError::new(
@@ -125,6 +133,22 @@ impl Check {
             Self::Tcp(check) => &check.url,
             Self::Grpc(check) => &check.url,
             Self::Tls(check) => &check.url,
+        }
+    }
+
+    /// Where a probe reads the reported version, when one is expected.
+    pub fn version_source(&self) -> Option<VersionSource> {
+        match self {
+            Self::Http(check) => check.version_to_read(),
+            _ => None,
+        }
+    }
+
+    /// The version the service should report, if any.
+    pub fn expected_version(&self) -> Option<&ExpectedVersion> {
+        match self {
+            Self::Http(check) => check.expected_version.as_ref(),
+            _ => None,
         }
     }
 

@@ -176,6 +176,8 @@ mod tests {
                     headers: Default::default(),
                     body: None,
                     conditions: Default::default(),
+                    expected_version: None,
+                    version_source: None,
                 }),
                 timeout: TimeoutMs::parse(500).unwrap(),
             },
