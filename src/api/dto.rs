@@ -288,6 +288,9 @@ pub struct MonitorResponse {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_checked_at: Option<OffsetDateTime>,
     pub last_latency_ms: Option<i32>,
+    /// The version the newest result reported (monitors that expect one).
+    pub observed_version: Option<String>,
+    pub drift: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -306,6 +309,8 @@ impl From<&MonitorView> for MonitorResponse {
             status_since: view.health.status_since,
             last_checked_at: view.health.last_checked_at,
             last_latency_ms: view.health.last_latency_ms,
+            observed_version: view.health.observed_version.clone(),
+            drift: view.health.drift,
             created_at: m.created_at,
             updated_at: m.updated_at,
             version: m.version,

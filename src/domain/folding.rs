@@ -16,9 +16,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::health::{HealthState, Thresholds, fold};
-use super::monitor::StatusChange;
+use super::monitor::{MonitorEvent, StatusChange, VersionDrift};
 use super::result::ProbeResult;
 use super::status::Status;
+use super::version::{DriftChange, drift_change};
 
 /// A monitor's health is written at most this often without a transition.
 pub const SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -36,6 +37,39 @@ pub struct MonitorHealth {
     pub state: HealthState,
     pub last_checked_at: Option<OffsetDateTime>,
     pub last_latency_ms: Option<i32>,
+    pub reported: VersionState,
+}
+
+/// What the folder keeps of a monitor's reported version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionState {
+    /// What the monitor's configuration expects, if anything.
+    pub expected: Option<String>,
+    pub drifting: bool,
+    /// The version the newest result reported.
+    pub observed: Option<String>,
+}
+
+/// A drift event to append, like a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDrift {
+    pub monitor_id: Uuid,
+    pub monitor_seq: i64,
+    pub drift: VersionDrift,
+    /// Detected (true) or resolved.
+    pub detected: bool,
+    pub name: String,
+    pub tags: Vec<String>,
+}
+
+impl PendingDrift {
+    pub fn event(&self) -> MonitorEvent {
+        if self.detected {
+            MonitorEvent::VersionDriftDetected(self.drift.clone())
+        } else {
+            MonitorEvent::VersionDriftResolved(self.drift.clone())
+        }
+    }
 }
 
 /// A status change to append: the monitor's next sequence number, and what
@@ -89,6 +123,8 @@ impl PendingTransition {
 pub struct Folded {
     /// Status changes, in the order they happened.
     pub transitions: Vec<PendingTransition>,
+    /// Drift changes, in the order they happened.
+    pub drifts: Vec<PendingDrift>,
     /// Monitors whose health is to be written in this transaction.
     pub to_save: Vec<Uuid>,
 }
@@ -227,6 +263,7 @@ impl HealthCache {
         let fresh_ids: HashSet<Uuid> = fresh.iter().map(|r| r.job_id).collect();
         caught_up.retain(|r| !fresh_ids.contains(&r.job_id));
         let mut transitions = Vec::new();
+        let mut drifts = Vec::new();
         let mut folded_into: Vec<Uuid> = Vec::new();
         for result in caught_up.iter().chain(fresh.iter().copied()) {
             let Some(cached) = self.monitors.get_mut(&result.monitor_id) else {
@@ -241,6 +278,8 @@ impl HealthCache {
                 cached.unsaved = true;
                 folded_into.push(result.monitor_id);
             }
+            let newest = cached.health.state.newest_folded == Some(result.scheduled_at)
+                && before.newest_folded != Some(result.scheduled_at);
             if let Some(change) = change {
                 let health = &cached.health;
                 transitions.push(PendingTransition {
@@ -255,10 +294,32 @@ impl HealthCache {
                         .flatten(),
                 });
             }
+            // Only the newest result speaks for the version; its drift event
+            // comes after its transition.
+            let observed_before = cached.health.reported.observed.clone();
+            if newest && let Some((detected, drift)) = fold_version(&mut cached.health, result) {
+                let health = &cached.health;
+                drifts.push(PendingDrift {
+                    monitor_id: health.id,
+                    monitor_seq: health.version,
+                    drift,
+                    detected,
+                    name: health.name.clone(),
+                    tags: health.tags.clone(),
+                });
+            }
+            if cached.health.reported.observed != observed_before {
+                cached.unsaved = true;
+                folded_into.push(result.monitor_id);
+            }
         }
         folded_into.sort_unstable();
         folded_into.dedup();
-        let transitioned: HashSet<Uuid> = transitions.iter().map(|t| t.monitor_id).collect();
+        let transitioned: HashSet<Uuid> = transitions
+            .iter()
+            .map(|t| t.monitor_id)
+            .chain(drifts.iter().map(|d| d.monitor_id))
+            .collect();
         let to_save = folded_into
             .into_iter()
             .filter(|id| {
@@ -269,6 +330,7 @@ impl HealthCache {
             .collect();
         Folded {
             transitions,
+            drifts,
             to_save,
         }
     }
@@ -303,6 +365,30 @@ impl HealthCache {
 
 /// Folds one new result into its monitor's health; the status change to
 /// record, if any, with the monitor's version moved on for it.
+/// Keeps the version the newest result reported and says whether the
+/// drift starts or ends with it (`domain::version::drift_change`).
+fn fold_version(health: &mut MonitorHealth, result: &ProbeResult) -> Option<(bool, VersionDrift)> {
+    let observed = result.observed_version.as_deref()?;
+    let state = &mut health.reported;
+    let change = drift_change(state.expected.as_deref(), state.drifting, Some(observed));
+    state.observed = Some(observed.to_owned());
+    let (detected, expected, observed) = match change? {
+        DriftChange::Detected { expected, observed } => (true, expected, observed),
+        DriftChange::Resolved { expected, observed } => (false, expected, observed),
+    };
+    state.drifting = detected;
+    health.version += 1;
+    Some((
+        detected,
+        VersionDrift {
+            expected,
+            observed,
+            job_id: result.job_id,
+            checked_at: result.checked_at,
+        },
+    ))
+}
+
 fn fold_one(health: &mut MonitorHealth, result: &ProbeResult) -> Option<StatusChange> {
     let (state, transition) = fold(health.state, result.sample(), health.thresholds);
     if state == health.state {
@@ -346,7 +432,55 @@ mod tests {
             state: HealthState::default(),
             last_checked_at: None,
             last_latency_ms: None,
+            reported: VersionState::default(),
         }
+    }
+
+    #[test]
+    fn drift_is_one_event_each_way_after_the_results_transition() {
+        let mut expecting = monitor(1);
+        expecting.reported.expected = Some("2.0.0".into());
+        let mut cache = cache_with(expecting);
+        let versioned = |n: i64, up: bool, version: &str| ProbeResult {
+            observed_version: Some(version.into()),
+            ..result(n, up)
+        };
+        let now = Instant::now();
+        // Minute 0: up (a transition, seq 2), reporting an old version (drift, seq 3).
+        let first = cache.fold(vec![], &[&versioned(0, true, "1.9.0")], now);
+        assert_eq!(first.transitions[0].monitor_seq, 2);
+        assert_eq!(first.drifts.len(), 1);
+        assert_eq!(
+            (first.drifts[0].monitor_seq, first.drifts[0].detected),
+            (3, true)
+        );
+        assert_eq!(first.drifts[0].drift.observed, "1.9.0");
+        // Still drifting: nothing more, however many results.
+        let more = cache.fold(
+            vec![],
+            &[&versioned(1, true, "1.9.0"), &versioned(2, true, "1.9.5")],
+            now,
+        );
+        assert!(more.drifts.is_empty() && more.transitions.is_empty());
+        // An older result arriving late does not speak for the version.
+        let early = result(0, true).scheduled_at - time::Duration::minutes(5);
+        let late_result = ProbeResult {
+            job_id: Uuid::from_u128(999),
+            scheduled_at: early,
+            started_at: early,
+            checked_at: early,
+            ..versioned(0, true, "2.0.0")
+        };
+        let late = cache.fold(vec![], &[&late_result], now);
+        assert!(late.drifts.is_empty());
+        let back = cache.fold(vec![], &[&versioned(3, true, "2.0.0")], now);
+        assert_eq!(back.drifts.len(), 1);
+        assert!(!back.drifts[0].detected);
+        assert_eq!(back.drifts[0].monitor_seq, 4);
+        assert!(
+            back.to_save.contains(&Uuid::from_u128(1)),
+            "a drift change is saved at once"
+        );
     }
 
     /// The result of minute `n` of monitor 1.

@@ -27,6 +27,21 @@ pub enum MonitorEvent {
     MonitorDeleted {},
     /// The probes moved the monitor from one status to another.
     StatusChanged(StatusChange),
+    /// The reported version started to differ from the expected one.
+    VersionDriftDetected(VersionDrift),
+    /// The reported version matches the expected one again.
+    VersionDriftResolved(VersionDrift),
+}
+
+/// The data of a drift event: both versions and the result that showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionDrift {
+    pub expected: String,
+    pub observed: String,
+    pub job_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
 }
 
 /// The data of a `status_changed` event: the transition and the result that
@@ -59,6 +74,8 @@ impl MonitorEvent {
             Self::MonitorResumed {} => "monitor_resumed",
             Self::MonitorDeleted {} => "monitor_deleted",
             Self::StatusChanged(_) => "status_changed",
+            Self::VersionDriftDetected(_) => "version_drift_detected",
+            Self::VersionDriftResolved(_) => "version_drift_resolved",
         }
     }
 }
@@ -176,7 +193,9 @@ impl Monitor {
             MonitorEvent::MonitorPaused {} => monitor.paused = true,
             MonitorEvent::MonitorResumed {} => monitor.paused = false,
             MonitorEvent::MonitorDeleted {} => monitor.deleted = true,
-            MonitorEvent::StatusChanged(_) => {
+            MonitorEvent::StatusChanged(_)
+            | MonitorEvent::VersionDriftDetected(_)
+            | MonitorEvent::VersionDriftResolved(_) => {
                 // Health is not configuration: the version moves, `updated_at` does not.
                 monitor.version = recorded.monitor_seq;
                 return Ok(monitor);

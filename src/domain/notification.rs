@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::fields::InvalidValue;
-use super::monitor::StatusChange;
+use super::monitor::{StatusChange, VersionDrift};
 use super::status::Status;
 
 /// What a notification is about.
@@ -98,6 +98,25 @@ pub struct MonitorSummary {
     pub tags: Vec<String>,
 }
 
+/// What a drift notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftNotice {
+    pub expected: String,
+    pub observed: String,
+    /// The version matches again.
+    pub resolved: bool,
+}
+
+impl DriftNotice {
+    pub fn of(drift: VersionDrift, resolved: bool) -> Self {
+        Self {
+            expected: drift.expected,
+            observed: drift.observed,
+            resolved,
+        }
+    }
+}
+
 /// Everything a sender needs to word one notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -110,6 +129,8 @@ pub struct Notification {
     pub monitor: Option<MonitorSummary>,
     /// The transition (for a reminder: the one into the outage).
     pub change: Option<StatusChange>,
+    /// The drift change, for a drift notification.
+    pub drift: Option<DriftNotice>,
     /// The channel's name, for a test's wording.
     pub channel_name: String,
 }
@@ -128,7 +149,16 @@ impl Notification {
             NotificationKind::Down => format!("{name} is DOWN: {reason}"),
             NotificationKind::Up => format!("{name} is UP again: {reason}"),
             NotificationKind::Reminder => format!("{name} is still DOWN: {reason}"),
-            NotificationKind::Drift => format!("{name} has drifted: {reason}"),
+            NotificationKind::Drift => match &self.drift {
+                Some(d) if d.resolved => {
+                    format!("{name} reports the expected version again: {}", d.observed)
+                }
+                Some(d) => format!(
+                    "{name} has drifted: expected version {}, observed {}",
+                    d.expected, d.observed
+                ),
+                None => format!("{name} has drifted"),
+            },
         }
     }
 

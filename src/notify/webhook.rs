@@ -33,6 +33,18 @@ pub fn body(n: &Notification) -> Value {
         n.at.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
     let change = n.change.as_ref();
+    if let Some(drift) = &n.drift {
+        return json!({
+            "delivery_id": n.delivery_id,
+            "kind": n.kind,
+            "seq": n.seq,
+            "at": at,
+            "monitor": n.monitor,
+            "expected": drift.expected,
+            "observed": drift.observed,
+            "resolved": drift.resolved,
+        });
+    }
     json!({
         "delivery_id": n.delivery_id,
         "kind": n.kind,
@@ -89,6 +101,7 @@ pub(crate) mod tests {
                 http_status: Some(503),
                 error: None,
             }),
+            drift: None,
             channel_name: "ops".into(),
         }
     }

@@ -301,6 +301,21 @@ async fn fold_and_ack(
             "status changed"
         );
     }
+    for (seq, drift) in &outcome.drifts {
+        let d = &drift.drift;
+        if drift.detected {
+            tracing::warn!(
+                monitor_id = %drift.monitor_id, name = %drift.name, expected = %d.expected,
+                observed = %d.observed, seq, "VERSION DRIFT: {} reports {}, expected {}",
+                drift.name, d.observed, d.expected
+            );
+        } else {
+            tracing::info!(
+                monitor_id = %drift.monitor_id, name = %drift.name, expected = %d.expected,
+                observed = %d.observed, seq, "version drift resolved"
+            );
+        }
+    }
     for (monitor_id, name, incident) in &outcome.incidents {
         match incident {
             Incident::Began {

@@ -5,15 +5,17 @@
 //! and saves the health the domain says to save — all or nothing. This
 //! module holds the order of the statements; the rules are the domain's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{DbContext, Pool, StoreError, deliveries, event_log, monitors, results};
 use crate::domain::actor::Actor;
 use crate::domain::feed::RecordedTransition;
-use crate::domain::folding::{self, HealthCache, Incident};
+use crate::domain::folding::{self, HealthCache, Incident, PendingDrift};
+use crate::domain::notification::NotificationKind;
 use crate::domain::{MonitorEvent, ProbeResult};
 
 /// What one batch did.
@@ -24,6 +26,8 @@ pub struct BatchOutcome {
     pub transitions: Vec<RecordedTransition>,
     /// Outages that began or ended: (monitor, its name, the incident).
     pub incidents: Vec<(Uuid, String, Incident)>,
+    /// Drift changes recorded, with their global sequence numbers.
+    pub drifts: Vec<(i64, PendingDrift)>,
 }
 
 /// Records `batch`, folding it with the health in `cache`.
@@ -96,8 +100,9 @@ async fn record(
     }
     let folded = cache.fold(caught_up, &fresh, now);
 
-    // Every transition of the batch in one statement.
-    let events: Vec<(Uuid, i64, MonitorEvent)> = folded
+    // Every transition and drift change of the batch in one statement, in
+    // each monitor's own order.
+    let mut events: Vec<(Uuid, i64, MonitorEvent)> = folded
         .transitions
         .iter()
         .map(|t| {
@@ -107,20 +112,50 @@ async fn record(
                 MonitorEvent::StatusChanged(t.change.clone()),
             )
         })
+        .chain(
+            folded
+                .drifts
+                .iter()
+                .map(|d| (d.monitor_id, d.monitor_seq, d.event())),
+        )
         .collect();
+    events.sort_by_key(|(id, seq, _)| (*id, *seq));
     let appended = event_log::append_many(&tx, &events, &Actor::System).await?;
-    let owed: Vec<deliveries::Appended> = folded
-        .transitions
+    let recorded: HashMap<(Uuid, i64), (i64, OffsetDateTime)> = events
         .iter()
         .zip(&appended)
-        .map(|(t, (seq, _))| deliveries::Appended {
-            seq: *seq,
-            monitor_id: t.monitor_id,
-            change: &t.change,
-            tags: &t.tags,
-        })
+        .map(|((id, seq, _), at)| ((*id, *seq), *at))
         .collect();
-    deliveries::owe_for_transitions(&tx, &owed).await?;
+    let seq_of = |id: Uuid, monitor_seq: i64| {
+        recorded.get(&(id, monitor_seq)).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {monitor_seq} of monitor {id} was not appended"
+            ))
+        })
+    };
+    let mut owed = Vec::new();
+    for t in &folded.transitions {
+        if let Some(kind) = NotificationKind::of_change(&t.change) {
+            let (seq, _) = seq_of(t.monitor_id, t.monitor_seq)?;
+            owed.push(deliveries::Appended {
+                seq,
+                monitor_id: t.monitor_id,
+                kind,
+                tags: &t.tags,
+            });
+        }
+    }
+    for d in &folded.drifts {
+        let (seq, _) = seq_of(d.monitor_id, d.monitor_seq)?;
+        let kind = NotificationKind::Drift;
+        owed.push(deliveries::Appended {
+            seq,
+            monitor_id: d.monitor_id,
+            kind,
+            tags: &d.tags,
+        });
+    }
+    deliveries::owe_for_events(&tx, &owed).await?;
     let saving: Vec<_> = cache.health_of(&folded.to_save).collect();
     monitors::save_health(&tx, &saving).await?;
     tx.commit().await.context("committing folded results")?;
@@ -135,22 +170,27 @@ async fn record(
         .iter()
         .filter_map(|t| Some((t.monitor_id, t.name.clone(), t.incident()?)))
         .collect();
-    let transitions = folded
-        .transitions
-        .into_iter()
-        .zip(appended)
-        .map(|(t, (seq, recorded_at))| RecordedTransition {
+    let mut transitions = Vec::with_capacity(folded.transitions.len());
+    for t in folded.transitions {
+        let (seq, recorded_at) = seq_of(t.monitor_id, t.monitor_seq)?;
+        transitions.push(RecordedTransition {
             seq,
             monitor_id: t.monitor_id,
             name: t.name,
             tags: t.tags,
             change: t.change,
             recorded_at,
-        })
-        .collect();
+        });
+    }
+    let mut drifts = Vec::with_capacity(folded.drifts.len());
+    for d in folded.drifts {
+        let (seq, _) = seq_of(d.monitor_id, d.monitor_seq)?;
+        drifts.push((seq, d));
+    }
     Ok(BatchOutcome {
         stored: fresh.len(),
         transitions,
+        drifts,
         incidents,
     })
 }

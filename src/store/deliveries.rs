@@ -18,11 +18,12 @@ use uuid::Uuid;
 
 use super::channels::{self, ChannelView};
 use super::{DbContext, Pool, StoreError, query_prepared};
+use crate::domain::MonitorEvent;
 use crate::domain::check::Check;
 use crate::domain::notification::{
-    DeliveryStatus, MonitorSummary, NextStep, Notification, NotificationKind, reminder_due,
+    DeliveryStatus, DriftNotice, MonitorSummary, NextStep, Notification, NotificationKind,
+    reminder_due,
 };
-use crate::domain::{MonitorEvent, StatusChange};
 
 /// The PostgreSQL notification channel a new due delivery is announced on.
 pub const WAKE_UP: &str = "upwatch_deliveries";
@@ -62,43 +63,34 @@ fn view(row: &Row) -> DeliveryView {
     }
 }
 
-/// One transition just appended, as the outbox needs it.
+/// One event just appended that is news (a transition, a drift change), as
+/// the outbox needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended<'a> {
     pub seq: i64,
     pub monitor_id: Uuid,
-    pub change: &'a StatusChange,
+    pub kind: NotificationKind,
     pub tags: &'a [String],
 }
 
-/// Owes one delivery per channel that wants each transition; within the
+/// Owes one delivery per channel that wants each event; within the
 /// transaction that appended them, so they commit (or not) together. Wakes
 /// the notifiers on commit when anything is owed.
-pub async fn owe_for_transitions(
+pub async fn owe_for_events(
     tx: &Transaction<'_>,
-    transitions: &[Appended<'_>],
+    news: &[Appended<'_>],
 ) -> Result<usize, StoreError> {
-    let news: Vec<(&Appended, NotificationKind)> = transitions
-        .iter()
-        .filter_map(|t| NotificationKind::of_change(t.change).map(|kind| (t, kind)))
-        .collect();
     if news.is_empty() {
         return Ok(0);
     }
     let channels = channels::all_live(tx).await?;
     let mut owed = Owed::default();
-    for (transition, kind) in news {
+    for event in news {
         for channel in channels
             .iter()
-            .filter(|c| c.config.wants(kind, transition.tags))
+            .filter(|c| c.config.wants(event.kind, event.tags))
         {
-            owed.push(
-                channel.id,
-                transition.monitor_id,
-                transition.seq,
-                kind,
-                None,
-            );
+            owed.push(channel.id, event.monitor_id, event.seq, event.kind, None);
         }
     }
     owed.insert(tx).await
@@ -358,6 +350,7 @@ fn readable(
         .ok_or_else(|| corrupt(format!("channel {channel_id} is missing")))?;
     let kind = NotificationKind::parse(row.get("kind")).map_err(|e| corrupt(e.0))?;
     let (mut monitor, mut change, mut at) = (None, None, row.get("created_at"));
+    let mut drift = None;
     if let Some(seq) = row.get::<_, Option<i64>>("event_seq") {
         let event = events_by_seq
             .get(&seq)
@@ -366,8 +359,11 @@ fn readable(
             "type": event.get::<_, String>("type"),
             "data": event.get::<_, serde_json::Value>("data"),
         });
-        if let Ok(MonitorEvent::StatusChanged(recorded)) = serde_json::from_value(tagged) {
-            change = Some(recorded);
+        match serde_json::from_value(tagged) {
+            Ok(MonitorEvent::StatusChanged(recorded)) => change = Some(recorded),
+            Ok(MonitorEvent::VersionDriftDetected(d)) => drift = Some(DriftNotice::of(d, false)),
+            Ok(MonitorEvent::VersionDriftResolved(d)) => drift = Some(DriftNotice::of(d, true)),
+            _ => {}
         }
         let check: Check = serde_json::from_value(event.get("check_config"))
             .map_err(|e| corrupt(format!("monitor check: {e}")))?;
@@ -390,6 +386,7 @@ fn readable(
             at,
             monitor,
             change,
+            drift,
             channel_name: channel.config.name.as_ref().to_owned(),
         },
         channel,

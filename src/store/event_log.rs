@@ -322,7 +322,9 @@ pub async fn events_after(
 ) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
     let rows = query_prepared(
         client,
-        "SELECT seq, aggregate_id, type = 'status_changed', aggregate_type = 'monitor'
+        "SELECT seq, aggregate_id,
+                type IN ('status_changed', 'version_drift_detected', 'version_drift_resolved'),
+                aggregate_type = 'monitor'
          FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         &[&after_seq, &limit],
         "reading monitor changes from the event log",

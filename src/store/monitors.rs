@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
 use crate::domain::check::Check;
-use crate::domain::folding::MonitorHealth;
+use crate::domain::folding::{MonitorHealth, VersionState};
 use crate::domain::health::{HealthState, Thresholds};
 use crate::domain::{
     IntervalSeconds, InvalidValue, Monitor, MonitorConfig, MonitorName, Status, Tag, Tags,
@@ -22,6 +22,9 @@ pub struct Health {
     pub status_since: Option<OffsetDateTime>,
     pub last_checked_at: Option<OffsetDateTime>,
     pub last_latency_ms: Option<i32>,
+    /// The version the newest result reported, and whether it drifts.
+    pub observed_version: Option<String>,
+    pub drift: bool,
 }
 
 /// A monitor as the API shows it.
@@ -33,7 +36,7 @@ pub struct MonitorView {
 
 const COLUMNS: &str = "id, name, check_config, interval_seconds, timeout_ms, \
     failure_threshold, recovery_threshold, tags, paused, deleted, version, status, \
-    status_since, last_checked_at, last_latency_ms, created_at, updated_at";
+    status_since, last_checked_at, last_latency_ms, created_at, updated_at, observed_version, drift";
 
 const NAME_INDEX: &str = "monitors_name_unique";
 
@@ -187,6 +190,8 @@ fn from_row(row: &Row) -> Result<MonitorView, StoreError> {
         status_since: row.get("status_since"),
         last_checked_at: row.get("last_checked_at"),
         last_latency_ms: row.get("last_latency_ms"),
+        observed_version: row.get("observed_version"),
+        drift: row.get("drift"),
     };
     Ok(MonitorView { monitor, health })
 }
@@ -203,7 +208,8 @@ pub async fn load_health(
         .query(
             "SELECT id, name, tags, failure_threshold, recovery_threshold, paused, deleted, version,
                     status, status_since, consecutive_successes, consecutive_failures,
-                    newest_folded_at, last_checked_at, last_latency_ms
+                    newest_folded_at, last_checked_at, last_latency_ms,
+                    check_config->>'expected_version' AS expected_version, drift, observed_version
              FROM monitors WHERE id = ANY($1) ORDER BY id",
             &[&ids],
         )
@@ -239,6 +245,11 @@ pub async fn load_health(
                 },
                 last_checked_at: row.get("last_checked_at"),
                 last_latency_ms: row.get("last_latency_ms"),
+                reported: VersionState {
+                    expected: row.get("expected_version"),
+                    drifting: row.get("drift"),
+                    observed: row.get("observed_version"),
+                },
             })
         })
         .collect()
@@ -271,19 +282,28 @@ pub async fn save_health(
     let checked: Vec<Option<OffsetDateTime>> = targets.iter().map(|t| t.last_checked_at).collect();
     let latency: Vec<Option<i32>> = targets.iter().map(|t| t.last_latency_ms).collect();
     let version: Vec<i64> = targets.iter().map(|t| t.version).collect();
+    let drift: Vec<bool> = targets.iter().map(|t| t.reported.drifting).collect();
+    let observed: Vec<Option<&str>> = targets
+        .iter()
+        .map(|t| t.reported.observed.as_deref())
+        .collect();
     query_prepared(
         tx,
         "UPDATE monitors AS m SET
              status = u.status, status_since = u.since,
              consecutive_successes = u.successes, consecutive_failures = u.failures,
              newest_folded_at = u.newest, last_checked_at = u.checked,
-             last_latency_ms = u.latency, version = GREATEST(m.version, u.version)
+             last_latency_ms = u.latency, version = GREATEST(m.version, u.version),
+             drift = u.drift, observed_version = u.observed
          FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::integer[], $5::integer[],
-                     $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[])
-              AS u(id, status, since, successes, failures, newest, checked, latency, version)
+                     $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[],
+                     $10::boolean[], $11::text[])
+              AS u(id, status, since, successes, failures, newest, checked, latency, version,
+                   drift, observed)
          WHERE m.id = u.id",
         &[
             &ids, &status, &since, &successes, &failures, &newest, &checked, &latency, &version,
+            &drift, &observed,
         ],
         "saving monitor health",
     )

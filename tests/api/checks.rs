@@ -767,3 +767,112 @@ async fn probes_read_the_reported_version_where_the_monitor_says() {
         (&json!("2.1.0"), &json!(true))
     );
 }
+
+/// `/version` answers `{"version": <what the test set>}`.
+fn spawn_versioned_target(version: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let version = version.clone();
+        App::new().route(
+            "/version",
+            web::to(move || {
+                let version = version.lock().unwrap().clone();
+                async move { HttpResponse::Ok().json(json!({"version": version})) }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}/version")
+}
+
+#[actix_web::test]
+async fn drift_is_recorded_once_each_way_and_notified_across_many_results() {
+    let version = std::sync::Arc::new(std::sync::Mutex::new("2.0.0".to_owned()));
+    let url = spawn_versioned_target(version.clone());
+    let receiver = Receiver::start();
+    let app = spawn_pipeline(&[]).await;
+    let channel =
+        json!({"name": "drift", "kind": "webhook", "url": receiver.url("/drift"), "on": ["drift"]});
+    let response = app
+        .request(Method::POST, "/api/v1/channels", Some(&channel))
+        .await;
+    assert_eq!(response.status(), 201);
+    let id = register(&app, "api", &url, json!({"expected_version": "2.0.0"})).await;
+    let monitor = |id: String| {
+        let app = &app;
+        async move { app.get_json(&format!("/api/v1/monitors/{id}")).await.1 }
+    };
+    wait_for(
+        "the version to be seen",
+        Duration::from_secs(30),
+        || async {
+            let m = monitor(id.clone()).await;
+            (m["observed_version"] == "2.0.0").then_some(())
+        },
+    )
+    .await;
+    *version.lock().unwrap() = "1.9.0".to_owned();
+    let drifting = wait_for("the drift", Duration::from_secs(30), || async {
+        let m = monitor(id.clone()).await;
+        (m["drift"] == true).then_some(m)
+    })
+    .await;
+    assert_eq!(drifting["observed_version"], "1.9.0");
+    assert_eq!(drifting["status"], "up", "drift never changes the status");
+    // Several more results on the old version, then back.
+    let seen = crate::pipeline::results(&app, &id).await.len();
+    crate::pipeline::wait_for_results(&app, &id, seen + 3).await;
+    *version.lock().unwrap() = "2.0.0".to_owned();
+    wait_for("the drift to end", Duration::from_secs(30), || async {
+        let m = monitor(id.clone()).await;
+        (m["drift"] == false && m["observed_version"] == "2.0.0").then_some(())
+    })
+    .await;
+
+    let (_, events) = app
+        .get_json(&format!("/api/v1/monitors/{id}/events?limit=100"))
+        .await;
+    let drifts: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_str().unwrap().starts_with("version_drift"))
+        .collect();
+    let types: Vec<&str> = drifts.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["version_drift_detected", "version_drift_resolved"]);
+    assert_eq!(
+        (
+            &drifts[0]["data"]["expected"],
+            &drifts[0]["data"]["observed"]
+        ),
+        (&json!("2.0.0"), &json!("1.9.0"))
+    );
+    assert!(drifts[0]["data"]["job_id"].is_string() && drifts[0]["data"]["checked_at"].is_string());
+    let results = crate::pipeline::results(&app, &id).await;
+    assert!(results.iter().any(|r| r["observed_version"] == "1.9.0"));
+
+    let notified = wait_for("both drift webhooks", Duration::from_secs(30), || async {
+        let got = receiver.received_at("/drift");
+        (got.len() == 2).then_some(got)
+    })
+    .await;
+    let bodies: Vec<Value> = notified.iter().map(|r| r.json()).collect();
+    assert_eq!(bodies[0]["kind"], "drift");
+    assert_eq!(
+        (
+            &bodies[0]["expected"],
+            &bodies[0]["observed"],
+            &bodies[0]["resolved"]
+        ),
+        (&json!("2.0.0"), &json!("1.9.0"), &json!(false))
+    );
+    assert_eq!(bodies[1]["resolved"], true);
+    assert_eq!(bodies[0]["seq"], drifts[0]["seq"]);
+    let (status, _) = app.get_json(&format!("/api/v1/monitors/{id}/state")).await;
+    assert_eq!(status, 200, "the audit view replays drift events");
+}
