@@ -62,12 +62,71 @@ impl From<&RecordedTransition> for TransitionMessage {
     }
 }
 
+/// A drift event as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftMessage {
+    /// The drift event's global sequence number.
+    pub seq: i64,
+    pub monitor_id: Uuid,
+    pub name: String,
+    pub expected: String,
+    pub observed: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The version matches again (`version_drift_resolved`).
+    pub resolved: bool,
+    /// The monitor's tags, for filtering.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// What the live feed carries (and the transitions stream holds): a
+/// transition or a drift change. Stored untagged, so entries written before
+/// drift existed read as transitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeedItem {
+    Transition(TransitionMessage),
+    Drift(DriftMessage),
+}
+
+impl FeedItem {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Transition(t) => t.seq,
+            Self::Drift(d) => d.seq,
+        }
+    }
+
+    pub fn monitor_id(&self) -> Uuid {
+        match self {
+            Self::Transition(t) => t.monitor_id,
+            Self::Drift(d) => d.monitor_id,
+        }
+    }
+
+    pub fn tags(&self) -> &[String] {
+        match self {
+            Self::Transition(t) => &t.tags,
+            Self::Drift(d) => &d.tags,
+        }
+    }
+
+    fn into_message(self) -> FeedMessage {
+        match self {
+            Self::Transition(t) => FeedMessage::Transition(t),
+            Self::Drift(d) => FeedMessage::Drift(d),
+        }
+    }
+}
+
 /// A frame sent to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FeedMessage {
     Hello { last_seq: i64 },
     Transition(TransitionMessage),
+    Drift(DriftMessage),
 }
 
 /// Which transitions a client wants: those of any of `monitor_ids` (all when
@@ -79,14 +138,13 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, transition: &TransitionMessage) -> bool {
-        let id_ok =
-            self.monitor_ids.is_empty() || self.monitor_ids.contains(&transition.monitor_id);
+    pub fn matches(&self, item: &FeedItem) -> bool {
+        let id_ok = self.monitor_ids.is_empty() || self.monitor_ids.contains(&item.monitor_id());
         id_ok
             && self
                 .tags
                 .iter()
-                .all(|tag| transition.tags.iter().any(|t| t == tag.as_ref()))
+                .all(|tag| item.tags().iter().any(|t| t == tag.as_ref()))
     }
 }
 
@@ -105,7 +163,7 @@ pub struct FeedState {
     filter: Filter,
     /// The highest sequence number the client has (or asked to start after).
     sent_up_to: i64,
-    waiting: Option<VecDeque<TransitionMessage>>,
+    waiting: Option<VecDeque<FeedItem>>,
     buffer_max: usize,
 }
 
@@ -139,7 +197,7 @@ impl FeedState {
     }
 
     /// A page of the log read during catch-up: what of it to send.
-    pub fn caught_up(&mut self, page: Vec<TransitionMessage>) -> Vec<FeedMessage> {
+    pub fn caught_up(&mut self, page: Vec<FeedItem>) -> Vec<FeedMessage> {
         page.into_iter().filter_map(|t| self.admit(t)).collect()
     }
 
@@ -151,10 +209,7 @@ impl FeedState {
 
     /// A live transition: sent now, held while catching up, or dropped if the
     /// client already has it or did not ask for it.
-    pub fn live(
-        &mut self,
-        transition: TransitionMessage,
-    ) -> Result<Option<FeedMessage>, FeedError> {
+    pub fn live(&mut self, transition: FeedItem) -> Result<Option<FeedMessage>, FeedError> {
         match &mut self.waiting {
             Some(waiting) => {
                 if !self.filter.matches(&transition) {
@@ -170,12 +225,12 @@ impl FeedState {
         }
     }
 
-    fn admit(&mut self, transition: TransitionMessage) -> Option<FeedMessage> {
-        if transition.seq <= self.sent_up_to || !self.filter.matches(&transition) {
+    fn admit(&mut self, item: FeedItem) -> Option<FeedMessage> {
+        if item.seq() <= self.sent_up_to || !self.filter.matches(&item) {
             return None;
         }
-        self.sent_up_to = transition.seq;
-        Some(FeedMessage::Transition(transition))
+        self.sent_up_to = item.seq();
+        Some(item.into_message())
     }
 }
 
@@ -183,7 +238,11 @@ impl FeedState {
 mod tests {
     use super::*;
 
-    fn transition(seq: i64, monitor: u128, tags: &[&str]) -> TransitionMessage {
+    fn transition(seq: i64, monitor: u128, tags: &[&str]) -> FeedItem {
+        FeedItem::Transition(transition_message(seq, monitor, tags))
+    }
+
+    fn transition_message(seq: i64, monitor: u128, tags: &[&str]) -> TransitionMessage {
         TransitionMessage {
             seq,
             monitor_id: Uuid::from_u128(monitor),
@@ -204,6 +263,7 @@ mod tests {
             .iter()
             .filter_map(|m| match m {
                 FeedMessage::Transition(t) => Some(t.seq),
+                FeedMessage::Drift(d) => Some(d.seq),
                 FeedMessage::Hello { .. } => None,
             })
             .collect()
@@ -227,6 +287,39 @@ mod tests {
         assert_eq!(seqs(&waited), [12]);
         assert_eq!(now, None, "12 was already sent");
         assert_eq!(later.map(|m| seqs(&[m])), Some(vec![13]));
+    }
+
+    #[test]
+    fn drift_changes_share_the_feed_and_read_back_from_the_stream() {
+        let drift = FeedItem::Drift(DriftMessage {
+            seq: 6,
+            monitor_id: Uuid::from_u128(1),
+            name: "m1".into(),
+            expected: "2.0.0".into(),
+            observed: "1.9.0".into(),
+            at: time::macros::datetime!(2026-01-01 00:00 UTC),
+            resolved: false,
+            tags: vec!["prod".into()],
+        });
+        let mut feed = FeedState::new(Filter::default(), 100);
+        feed.hello(0, Some(0));
+        let sent = feed.caught_up(vec![transition(5, 1, &[]), drift.clone()]);
+        assert_eq!(seqs(&sent), [5, 6]);
+        let json = serde_json::to_value(&sent[1]).unwrap();
+        assert_eq!(json["type"], "drift");
+        assert_eq!(
+            (&json["expected"], &json["observed"], &json["resolved"]),
+            (
+                &serde_json::json!("2.0.0"),
+                &serde_json::json!("1.9.0"),
+                &serde_json::json!(false)
+            )
+        );
+        // As the stream holds them: untagged, older transition entries included.
+        for item in [drift, transition(7, 1, &[])] {
+            let stored = serde_json::to_string(&item).unwrap();
+            assert_eq!(serde_json::from_str::<FeedItem>(&stored).unwrap(), item);
+        }
     }
 
     #[test]
@@ -304,7 +397,8 @@ mod tests {
     fn messages_have_the_contract_shape() {
         let hello = serde_json::to_value(FeedMessage::Hello { last_seq: 4 }).unwrap();
         assert_eq!(hello, serde_json::json!({"type": "hello", "last_seq": 4}));
-        let json = serde_json::to_value(FeedMessage::Transition(transition(5, 1, &[]))).unwrap();
+        let json =
+            serde_json::to_value(FeedMessage::Transition(transition_message(5, 1, &[]))).unwrap();
         for field in [
             "seq",
             "monitor_id",

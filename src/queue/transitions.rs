@@ -4,7 +4,7 @@
 
 use super::keys::Keys;
 use super::stream::{self, Entry, QueueError, redis_error};
-pub use crate::domain::feed::TransitionMessage;
+pub use crate::domain::feed::{FeedItem, TransitionMessage};
 use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands};
 
@@ -18,7 +18,7 @@ pub const MAX_LEN: usize = 100_000;
 pub async fn publish(
     connection: &mut Connection,
     keys: &Keys,
-    transitions: &[TransitionMessage],
+    transitions: &[FeedItem],
 ) -> Result<(), QueueError> {
     if transitions.is_empty() {
         return Ok(());
@@ -67,7 +67,7 @@ pub async fn read_after(
     after_id: &str,
     count: usize,
     block_ms: usize,
-) -> Result<Vec<Entry<TransitionMessage>>, QueueError> {
+) -> Result<Vec<Entry<FeedItem>>, QueueError> {
     let stream = keys.transitions();
     let options = redis::streams::StreamReadOptions::default()
         .count(count)

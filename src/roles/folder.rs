@@ -14,12 +14,13 @@ use tokio::task::JoinHandle;
 
 use super::leases::Owned;
 use crate::domain::ProbeResult;
+use crate::domain::feed::DriftMessage;
 use crate::domain::folding::HealthCache;
 use crate::domain::folding::Incident;
 use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
-use crate::queue::transitions::{self, TransitionMessage};
+use crate::queue::transitions::{self, FeedItem, TransitionMessage};
 use crate::queue::{RedisPool, on_redis};
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
@@ -332,10 +333,25 @@ async fn fold_and_ack(
             ),
         }
     }
+    // Transitions and drift changes, in log order, for the live feed.
+    let mut feed: Vec<FeedItem> = messages.into_iter().map(FeedItem::Transition).collect();
+    feed.extend(outcome.drifts.iter().map(|(seq, d)| {
+        FeedItem::Drift(DriftMessage {
+            seq: *seq,
+            monitor_id: d.monitor_id,
+            name: d.name.clone(),
+            expected: d.drift.expected.clone(),
+            observed: d.drift.observed.clone(),
+            at: d.drift.checked_at,
+            resolved: !d.detected,
+            tags: d.tags.clone(),
+        })
+    }));
+    feed.sort_by_key(FeedItem::seq);
     // Committed: from here on a retry could only duplicate, never lose.
     let _ = retry("publishing transitions", Until::Shutdown(shutdown), || {
         on_redis(redis, async |connection| {
-            transitions::publish(connection, keys, &messages).await
+            transitions::publish(connection, keys, &feed).await
         })
     })
     .await;

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{DbContext, StoreError, query_prepared};
 use crate::domain::actor::{Actor, AggregateType};
-use crate::domain::feed::RecordedTransition;
-use crate::domain::{MonitorEvent, RecordedEvent, StatusChange};
+use crate::domain::feed::{DriftMessage, FeedItem, RecordedTransition, TransitionMessage};
+use crate::domain::{MonitorEvent, RecordedEvent};
 
 /// Key of the transaction-level advisory lock every append takes first.
 ///
@@ -357,21 +357,24 @@ pub async fn configured_after(
     Ok((changed, read_up_to))
 }
 
-/// `status_changed` events after `after_seq`, oldest first, of the monitors
-/// among `monitor_ids` (all when empty) that carry every one of `tags`, with
-/// each monitor's current name and tags.
-pub async fn transitions_after(
+/// What the live feed carries, from the log: `status_changed` and drift
+/// events after `after_seq`, oldest first, of the monitors among
+/// `monitor_ids` (all when empty) that carry every one of `tags`, with each
+/// monitor's current name and tags.
+pub async fn feed_after(
     client: &impl GenericClient,
     after_seq: i64,
     monitor_ids: &[Uuid],
     tags: &[&str],
     limit: i64,
-) -> Result<Vec<RecordedTransition>, StoreError> {
+) -> Result<Vec<FeedItem>, StoreError> {
     let rows = client
         .query(
-            "SELECT e.seq, e.aggregate_id, e.data, e.recorded_at, m.name, m.tags
+            "SELECT e.seq, e.aggregate_id, e.type, e.data, e.recorded_at, m.name, m.tags
              FROM events e JOIN monitors m ON m.id = e.aggregate_id
-             WHERE e.aggregate_type = 'monitor' AND e.type = 'status_changed' AND e.seq > $1
+             WHERE e.aggregate_type = 'monitor'
+               AND e.type IN ('status_changed', 'version_drift_detected', 'version_drift_resolved')
+               AND e.seq > $1
                AND (cardinality($2::uuid[]) = 0 OR e.aggregate_id = ANY($2))
                AND m.tags @> $3::text[]
              ORDER BY e.seq
@@ -379,19 +382,46 @@ pub async fn transitions_after(
             &[&after_seq, &monitor_ids, &tags, &limit],
         )
         .await
-        .context("reading transitions from the event log")?;
+        .context("reading the live feed from the event log")?;
     rows.iter()
         .map(|row| {
             let seq: i64 = row.get("seq");
-            let change: StatusChange = serde_json::from_value(row.get("data"))
-                .map_err(|e| StoreError::Corrupt(format!("event {seq} (status_changed): {e}")))?;
-            Ok(RecordedTransition {
-                seq,
-                monitor_id: row.get("aggregate_id"),
-                name: row.get("name"),
-                tags: row.get("tags"),
-                change,
-                recorded_at: row.get("recorded_at"),
+            let event_type: String = row.get("type");
+            let tagged =
+                serde_json::json!({"type": event_type, "data": row.get::<_, Value>("data")});
+            let event: MonitorEvent = serde_json::from_value(tagged)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq} ({event_type}): {e}")))?;
+            let (monitor_id, name, tags): (Uuid, String, Vec<String>) =
+                (row.get("aggregate_id"), row.get("name"), row.get("tags"));
+            Ok(match event {
+                MonitorEvent::VersionDriftDetected(d) | MonitorEvent::VersionDriftResolved(d) => {
+                    FeedItem::Drift(DriftMessage {
+                        seq,
+                        monitor_id,
+                        name,
+                        expected: d.expected,
+                        observed: d.observed,
+                        at: d.checked_at,
+                        resolved: event_type == "version_drift_resolved",
+                        tags,
+                    })
+                }
+                MonitorEvent::StatusChanged(change) => {
+                    FeedItem::Transition(TransitionMessage::from(&RecordedTransition {
+                        seq,
+                        monitor_id,
+                        name,
+                        tags,
+                        change,
+                        recorded_at: row.get("recorded_at"),
+                    }))
+                }
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "event {seq}: {} is not a feed event",
+                        other.type_name()
+                    )));
+                }
             })
         })
         .collect()

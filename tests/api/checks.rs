@@ -803,6 +803,8 @@ async fn drift_is_recorded_once_each_way_and_notified_across_many_results() {
         .await;
     assert_eq!(response.status(), 201);
     let id = register(&app, "api", &url, json!({"expected_version": "2.0.0"})).await;
+    let mut live = crate::live_feed::open(&app.address, &format!("?monitor_id={id}")).await;
+    crate::live_feed::hello(&mut live).await;
     let monitor = |id: String| {
         let app = &app;
         async move { app.get_json(&format!("/api/v1/monitors/{id}")).await.1 }
@@ -823,6 +825,16 @@ async fn drift_is_recorded_once_each_way_and_notified_across_many_results() {
     })
     .await;
     assert_eq!(drifting["observed_version"], "1.9.0");
+    let live_drift = loop {
+        let message = crate::live_feed::message(&mut live).await;
+        if message["type"] == "drift" {
+            break message;
+        }
+    };
+    assert_eq!(
+        (&live_drift["observed"], &live_drift["resolved"]),
+        (&json!("1.9.0"), &json!(false))
+    );
     assert_eq!(drifting["status"], "up", "drift never changes the status");
     // Several more results on the old version, then back.
     let seen = crate::pipeline::results(&app, &id).await.len();
@@ -875,4 +887,35 @@ async fn drift_is_recorded_once_each_way_and_notified_across_many_results() {
     assert_eq!(bodies[0]["seq"], drifts[0]["seq"]);
     let (status, _) = app.get_json(&format!("/api/v1/monitors/{id}/state")).await;
     assert_eq!(status, 200, "the audit view replays drift events");
+
+    // The live feed's catch-up carries both drift messages, in log order.
+    let mut socket =
+        crate::live_feed::open(&app.address, &format!("?after_seq=0&monitor_id={id}")).await;
+    crate::live_feed::hello(&mut socket).await;
+    let mut drift_messages = Vec::new();
+    while drift_messages.len() < 2 {
+        let message = crate::live_feed::message(&mut socket).await;
+        if message["type"] == "drift" {
+            drift_messages.push(message);
+        } else {
+            assert_eq!(message["type"], "transition", "{message}");
+        }
+    }
+    assert_eq!(drift_messages[0]["seq"], drifts[0]["seq"]);
+    assert_eq!(
+        (
+            &drift_messages[0]["expected"],
+            &drift_messages[0]["observed"]
+        ),
+        (&json!("2.0.0"), &json!("1.9.0"))
+    );
+    assert_eq!(
+        (
+            &drift_messages[0]["resolved"],
+            &drift_messages[1]["resolved"]
+        ),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(drift_messages[1]["name"], "api");
+    assert!(drift_messages[0]["at"].is_string());
 }

@@ -25,7 +25,7 @@ enum Received {
     Nothing,
 }
 
-async fn open(address: &str, query: &str) -> Socket {
+pub(crate) async fn open(address: &str, query: &str) -> Socket {
     let url = format!("{}/api/v1/ws{query}", address.replace("http://", "ws://"));
     let (response, socket) = awc::Client::new()
         .ws(url)
@@ -55,14 +55,14 @@ async fn receive(socket: &mut Socket, within: Duration) -> Received {
     }
 }
 
-async fn message(socket: &mut Socket) -> Value {
+pub(crate) async fn message(socket: &mut Socket) -> Value {
     match receive(socket, PATIENCE).await {
         Received::Message(value) => value,
         other => panic!("expected a message, got {other:?}"),
     }
 }
 
-async fn hello(socket: &mut Socket) -> i64 {
+pub(crate) async fn hello(socket: &mut Socket) -> i64 {
     let hello = message(socket).await;
     assert_eq!(hello["type"], "hello", "{hello}");
     hello["last_seq"].as_i64().unwrap()
@@ -334,7 +334,12 @@ async fn a_slow_client_is_dropped_while_a_fast_one_keeps_getting_messages() {
     let mut received = 0;
     for round in 0..rounds {
         let batch: Vec<_> = (0..per_round)
-            .map(|n| synthetic(round * per_round + n + 1, &padding))
+            .map(|n| {
+                upwatch::queue::transitions::FeedItem::Transition(synthetic(
+                    round * per_round + n + 1,
+                    &padding,
+                ))
+            })
             .collect();
         upwatch::queue::transitions::publish(&mut pool.get().await.unwrap(), &keys, &batch)
             .await

@@ -12,7 +12,7 @@ use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::domain::feed::{Filter, TransitionMessage};
+use crate::domain::feed::{FeedItem, Filter};
 use crate::queue::keys::Keys;
 use crate::queue::transitions;
 use crate::queue::{RedisPool, on_redis};
@@ -27,7 +27,7 @@ const READ_BLOCK_MS: usize = 200;
 /// A live transition for a session.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct Push(pub Arc<TransitionMessage>);
+pub struct Push(pub Arc<FeedItem>);
 
 /// Tells a session it fell too far behind and is being dropped.
 #[derive(Message)]
@@ -88,7 +88,7 @@ impl Handler<Unsubscribe> for Broadcaster {
 /// Transitions read from the stream, in order.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Publish(pub Vec<TransitionMessage>);
+pub struct Publish(pub Vec<FeedItem>);
 
 impl Handler<Publish> for Broadcaster {
     type Result = ();
@@ -173,7 +173,7 @@ impl Step for Tail {
         .await
         .map_err(StepError::queue)?;
         self.after = Some(entries.last().map_or(from, |entry| entry.id.clone()));
-        let batch: Vec<TransitionMessage> = entries
+        let batch: Vec<FeedItem> = entries
             .into_iter()
             .filter_map(|entry| match entry.payload {
                 Ok(transition) => Some(transition),

@@ -13,7 +13,7 @@ use actix_web_actors::ws;
 use uuid::Uuid;
 
 use super::broadcaster::{Broadcaster, Push, Subscribe, TooSlow, Unsubscribe};
-use crate::domain::feed::{FeedMessage, FeedState, Filter, TransitionMessage};
+use crate::domain::feed::{FeedItem, FeedMessage, FeedState, Filter};
 use crate::store::{self, Pool, StoreError, event_log};
 
 /// Pings go out this often; a client that answers none of two is closed.
@@ -101,17 +101,10 @@ impl Session {
     }
 }
 
-async fn read_page(
-    pg: &Pool,
-    after: i64,
-    filter: &Filter,
-) -> Result<Vec<TransitionMessage>, StoreError> {
+async fn read_page(pg: &Pool, after: i64, filter: &Filter) -> Result<Vec<FeedItem>, StoreError> {
     let client = store::connection(pg, "catching a live feed client up").await?;
     let tags: Vec<&str> = filter.tags.iter().map(AsRef::as_ref).collect();
-    let page =
-        event_log::transitions_after(&client, after, &filter.monitor_ids, &tags, CATCH_UP_PAGE)
-            .await?;
-    Ok(page.iter().map(TransitionMessage::from).collect())
+    event_log::feed_after(&client, after, &filter.monitor_ids, &tags, CATCH_UP_PAGE).await
 }
 
 impl Actor for Session {
@@ -169,7 +162,7 @@ impl Handler<Push> for Session {
     type Result = ();
 
     fn handle(&mut self, Push(transition): Push, ctx: &mut Self::Context) {
-        match self.feed.live(TransitionMessage::clone(&transition)) {
+        match self.feed.live(FeedItem::clone(&transition)) {
             Ok(Some(message)) => Self::send(ctx, &message),
             Ok(None) => {}
             Err(error) => Self::close(ctx, ws::CloseCode::Policy, &error.to_string()),
