@@ -149,3 +149,30 @@ pub fn report(
 pub async fn pause(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
+
+/// For each (event seq, arrival time): milliseconds from the event's
+/// `recorded_at` (just before its commit) to its arrival, sorted.
+pub async fn ms_since_recorded(
+    db: &tokio_postgres::Client,
+    arrivals: &[(i64, time::OffsetDateTime)],
+) -> anyhow::Result<Vec<f64>> {
+    let seqs: Vec<i64> = arrivals.iter().map(|(seq, _)| *seq).collect();
+    let rows = db
+        .query(
+            "SELECT seq, recorded_at FROM events WHERE seq = ANY($1)",
+            &[&seqs],
+        )
+        .await?;
+    let recorded: std::collections::HashMap<i64, time::OffsetDateTime> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    let mut latencies: Vec<f64> = arrivals
+        .iter()
+        .filter_map(|(seq, at)| {
+            recorded
+                .get(seq)
+                .map(|r| (*at - *r).as_seconds_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::fleet::{Common, Fleet};
-use crate::measure::{pause, percentile, report};
-use crate::scenarios::monitor;
+use crate::measure::{ms_since_recorded, pause, percentile, report};
+use crate::scenarios::register_load_and_flips;
 
 /// What the receiver got: the event's seq (none for a test) and when.
 type Arrivals = Arc<Mutex<Vec<(Option<i64>, OffsetDateTime)>>>;
@@ -81,18 +81,7 @@ pub async fn notify(
         .await?
         .error_for_status()?;
     let channel: Value = serde_json::from_slice(&response.bytes().await?)?;
-    fleet
-        .register(load, |i| monitor(&fleet, i, 1, 1000))
-        .await?;
-    fleet
-        .register(flips, |i| {
-            json!({
-                "name": format!("flip-{i}"), "url": format!("{}/t/flip{i}", fleet.target),
-                "interval_seconds": 1, "timeout_ms": 1000, "failure_threshold": 1,
-                "recovery_threshold": 1, "tags": ["flip"],
-            })
-        })
-        .await?;
+    register_load_and_flips(&fleet, load, flips).await?;
     // The first `up` of each is not news: nothing arrives for it.
     pause(Duration::from_secs(10)).await;
     for (round, status) in [503, 200].into_iter().enumerate() {
@@ -107,25 +96,7 @@ pub async fn notify(
         .iter()
         .filter_map(|(seq, at)| seq.map(|s| (s, *at)))
         .collect();
-    let seqs: Vec<i64> = received.iter().map(|(s, _)| *s).collect();
-    let rows = fleet
-        .db
-        .query(
-            "SELECT seq, recorded_at FROM events WHERE seq = ANY($1)",
-            &[&seqs],
-        )
-        .await?;
-    let recorded: std::collections::HashMap<i64, OffsetDateTime> =
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let mut latencies: Vec<f64> = received
-        .iter()
-        .filter_map(|(seq, at)| {
-            recorded
-                .get(seq)
-                .map(|r| (*at - *r).as_seconds_f64() * 1000.0)
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = ms_since_recorded(&fleet.db, &received).await?;
 
     // Throughput: a burst of owed deliveries, sent by the one notifier.
     let channel_id: uuid::Uuid = channel["id"].as_str().unwrap_or_default().parse()?;

@@ -58,7 +58,7 @@ fn workload_monitor(
     body
 }
 
-pub fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
+fn monitor(fleet: &Fleet, i: usize, interval: u32, timeout_ms: u32) -> Value {
     json!({
         "name": format!("bench-{i}"),
         "url": format!("{}/t/p{}", fleet.target, i % PATHS),
@@ -316,11 +316,14 @@ pub async fn ceiling(
     report(&common.out, "ceiling", fields)
 }
 
-pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Result<()> {
-    let fleet = Fleet::start(common, &[]).await?;
-    fleet
-        .register(load, |i| monitor(&fleet, i, 1, 1000))
-        .await?;
+/// `load` monitors at 1 s as background load, and `flips` monitors tagged
+/// `flip` (target paths `flip{i}`) that go down at the first failure.
+pub async fn register_load_and_flips(
+    fleet: &Fleet,
+    load: usize,
+    flips: usize,
+) -> anyhow::Result<()> {
+    fleet.register(load, |i| monitor(fleet, i, 1, 1000)).await?;
     fleet
         .register(flips, |i| {
             json!({
@@ -330,6 +333,12 @@ pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Resu
             })
         })
         .await?;
+    Ok(())
+}
+
+pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    register_load_and_flips(&fleet, load, flips).await?;
     let ws_url = format!("{}/ws?tag=flip", fleet.api.replace("http://", "ws://"));
     let (_, mut socket) = awc::Client::new()
         .ws(ws_url)
@@ -372,25 +381,8 @@ pub async fn latency(common: &Common, load: usize, flips: usize) -> anyhow::Resu
         }
         collect(&mut socket, flips, &mut received).await?;
     }
-    let seqs: Vec<i64> = received.keys().copied().collect();
-    let rows = fleet
-        .db
-        .query(
-            "SELECT seq, recorded_at FROM events WHERE seq = ANY($1)",
-            &[&seqs],
-        )
-        .await?;
-    let mut latencies: Vec<f64> = rows
-        .iter()
-        .filter_map(|row| {
-            let seq: i64 = row.get(0);
-            let recorded: OffsetDateTime = row.get(1);
-            received
-                .get(&seq)
-                .map(|at| (*at - recorded).as_seconds_f64() * 1000.0)
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let arrivals: Vec<(i64, OffsetDateTime)> = received.into_iter().collect();
+    let latencies = measure::ms_since_recorded(&fleet.db, &arrivals).await?;
     let mut fields = Map::new();
     fields.insert("load_monitors_at_1s".into(), json!(load));
     fields.insert("transitions_measured".into(), json!(latencies.len()));
