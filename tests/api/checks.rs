@@ -586,21 +586,26 @@ async fn tls_speaking_checks_verify_against_the_ca_file_and_report_the_expiry() 
         target.certificates.ca_file.display().to_string(),
     )])
     .await;
-    let id = register(&app, "tls", &format!("tls://localhost:{port}"), json!({})).await;
-    let result = wait_for("a result", Duration::from_secs(30), || async {
-        let (_, page) = app
-            .get_json(&format!("/api/v1/monitors/{id}/results?limit=1"))
-            .await;
-        page["items"].as_array().unwrap().first().cloned()
-    })
-    .await;
-    assert_eq!(result["status"], "up", "{result}");
-    let expires = time::OffsetDateTime::parse(
-        result["certificate_expires_at"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    assert_eq!(expires, target.certificates.not_after);
+    for (name, url) in [
+        ("tls", format!("tls://localhost:{port}")),
+        ("https", format!("https://localhost:{port}/health")),
+    ] {
+        let id = register(&app, name, &url, json!({})).await;
+        let result = wait_for("a result", Duration::from_secs(30), || async {
+            let (_, page) = app
+                .get_json(&format!("/api/v1/monitors/{id}/results?limit=1"))
+                .await;
+            page["items"].as_array().unwrap().first().cloned()
+        })
+        .await;
+        assert_eq!(result["status"], "up", "{url}: {result}");
+        let expires = time::OffsetDateTime::parse(
+            result["certificate_expires_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(expires, target.certificates.not_after, "{url}");
+    }
 
     // `upwatch check` reads UPWATCH_TLS_CA_FILE too.
     let url = format!("tls://localhost:{port}");
