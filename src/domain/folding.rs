@@ -368,10 +368,17 @@ impl HealthCache {
 /// Keeps the version the newest result reported and says whether the
 /// drift starts or ends with it (`domain::version::drift_change`).
 fn fold_version(health: &mut MonitorHealth, result: &ProbeResult) -> Option<(bool, VersionDrift)> {
-    let observed = result.observed_version.as_deref()?;
     let state = &mut health.reported;
-    let change = drift_change(state.expected.as_deref(), state.drifting, Some(observed));
-    state.observed = Some(observed.to_owned());
+    // A monitor that stopped expecting a version reports none any more: its
+    // drift in hand ends with the next result, on the last version seen.
+    let unexpected = state.expected.is_none() && state.drifting;
+    let observed = match &result.observed_version {
+        Some(observed) => observed.clone(),
+        None if unexpected => state.observed.clone().unwrap_or_default(),
+        None => return None,
+    };
+    let change = drift_change(state.expected.as_deref(), state.drifting, Some(&observed));
+    state.observed = Some(observed);
     let (detected, expected, observed) = match change? {
         DriftChange::Detected { expected, observed } => (true, expected, observed),
         DriftChange::Resolved { expected, observed } => (false, expected, observed),
@@ -481,6 +488,23 @@ mod tests {
             back.to_save.contains(&Uuid::from_u128(1)),
             "a drift change is saved at once"
         );
+    }
+
+    #[test]
+    fn a_monitor_that_stops_expecting_a_version_ends_its_drift() {
+        let mut drifting = monitor(1);
+        drifting.reported = VersionState {
+            expected: None,
+            drifting: true,
+            observed: Some("1.9.0".into()),
+        };
+        let mut cache = cache_with(drifting);
+        let folded = cache.fold(vec![], &[&result(0, true)], Instant::now());
+        assert_eq!(folded.drifts.len(), 1);
+        assert!(!folded.drifts[0].detected);
+        assert_eq!(folded.drifts[0].drift.observed, "1.9.0");
+        let after = cache.fold(vec![], &[&result(1, true)], Instant::now());
+        assert!(after.drifts.is_empty(), "once");
     }
 
     /// The result of minute `n` of monitor 1.
