@@ -560,7 +560,7 @@ impl Drop for NotifierProcess {
 #[actix_web::test]
 async fn three_notifiers_and_a_sigkill_still_deliver_everything_one_attempt_at_a_time() {
     let receiver = Receiver::start();
-    receiver.delay(Duration::from_millis(800));
+    receiver.delay(Duration::from_millis(1500));
     let app = spawn_roles("api", &[]).await;
     let channel = create_channel(
         &app,
@@ -578,14 +578,15 @@ async fn three_notifiers_and_a_sigkill_still_deliver_everything_one_attempt_at_a
     .unwrap();
 
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let mut processes: Vec<NotifierProcess> = (0..3)
-        .map(|n| NotifierProcess::start(&app.db_name, &format!("notifier-{n}-{suffix}")))
-        .collect();
-    wait_for("the notifiers to start sending", PATIENCE, || async {
-        (receiver.received().len() >= 8).then_some(())
+    let start = |n: usize| NotifierProcess::start(&app.db_name, &format!("notifier-{n}-{suffix}"));
+    // The victim starts alone, so the first four requests (its concurrency)
+    // are surely its own; the other two join while those are still open.
+    let mut victim = start(0);
+    wait_for("the first notifier to start sending", PATIENCE, || async {
+        (receiver.received().len() >= 4).then_some(())
     })
     .await;
-    let mut victim = processes.remove(0);
+    let _others: Vec<NotifierProcess> = (1..3).map(start).collect();
     victim.0.kill().unwrap(); // SIGKILL, mid-send: its claims must come back.
     victim.0.wait().unwrap();
 
