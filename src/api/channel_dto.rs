@@ -6,9 +6,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::dto::{integer, refuse_unknown_fields, string};
+use super::dto::{integer, refuse_unknown_fields, string, strings};
 use super::error::ApiError;
-use super::extract::json_kind;
 use crate::domain::channel::{
     ChannelChanges, ChannelKind, ChannelUrl, EmailAddress, RemindMinutes, Secret, parse_on,
 };
@@ -78,16 +77,6 @@ pub fn parse_channel_changes(body: &Map<String, Value>) -> Result<ChannelChanges
         }
     }
     Ok(changes)
-}
-
-fn strings<'a>(field: &'static str, value: &'a Value) -> Result<Vec<&'a str>, ApiError> {
-    let Value::Array(items) = value else {
-        return Err(ApiError::validation(
-            field,
-            format!("must be an array of strings, got {}", json_kind(value)),
-        ));
-    };
-    items.iter().map(|item| string(field, item)).collect()
 }
 
 /// A channel as responses show it: secrets only as `has_secret` /

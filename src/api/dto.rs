@@ -94,19 +94,7 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<MonitorChanges, ApiErr
                 changes.recovery_threshold =
                     Some(Threshold::parse(integer(field, value)?).map_err(invalid)?);
             }
-            "tags" => {
-                let Value::Array(items) = value else {
-                    return Err(ApiError::validation(
-                        field,
-                        format!("must be an array of strings, got {}", json_kind(value)),
-                    ));
-                };
-                let tags = items
-                    .iter()
-                    .map(|item| string(field, item))
-                    .collect::<Result<Vec<_>, _>>()?;
-                changes.tags = Some(Tags::parse(&tags).map_err(invalid)?);
-            }
+            "tags" => changes.tags = Some(Tags::parse(&strings(field, value)?).map_err(invalid)?),
             "headers" => changes.headers = Some(parse_headers(value)?),
             "body" => {
                 changes.body = Some(match value {
@@ -204,6 +192,17 @@ pub(super) fn refuse_unknown_fields(
         )),
         None => Ok(()),
     }
+}
+
+/// An array of strings, or a 422 naming `field`.
+pub(super) fn strings<'a>(field: &'static str, value: &'a Value) -> Result<Vec<&'a str>, ApiError> {
+    let Value::Array(items) = value else {
+        return Err(ApiError::validation(
+            field,
+            format!("must be an array of strings, got {}", json_kind(value)),
+        ));
+    };
+    items.iter().map(|item| string(field, item)).collect()
 }
 
 pub(super) fn string<'a>(field: &'static str, value: &'a Value) -> Result<&'a str, ApiError> {

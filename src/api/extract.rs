@@ -226,23 +226,29 @@ pub mod cursor {
     }
 
     pub fn encode_monitor(after: Uuid) -> String {
-        encode(&format!("m:{after}"))
+        encode_id("m", after)
     }
 
     pub fn decode_monitor(raw: &str) -> Result<Uuid, ApiError> {
-        decode(raw)?
-            .strip_prefix("m:")
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or_else(invalid)
+        decode_id("m", raw)
     }
 
     pub fn encode_channel(after: Uuid) -> String {
-        encode(&format!("c:{after}"))
+        encode_id("c", after)
     }
 
     pub fn decode_channel(raw: &str) -> Result<Uuid, ApiError> {
+        decode_id("c", raw)
+    }
+
+    fn encode_id(tag: &str, after: Uuid) -> String {
+        encode(&format!("{tag}:{after}"))
+    }
+
+    fn decode_id(tag: &str, raw: &str) -> Result<Uuid, ApiError> {
         decode(raw)?
-            .strip_prefix("c:")
+            .strip_prefix(tag)
+            .and_then(|rest| rest.strip_prefix(':'))
             .and_then(|id| Uuid::parse_str(id).ok())
             .ok_or_else(invalid)
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::fields::InvalidValue;
+use super::fields::{InvalidValue, is_header_name};
 
 /// Most conditions one monitor may carry.
 pub const MAX_CONDITIONS: usize = 20;
@@ -336,11 +336,7 @@ pub(super) fn parse_placeholder(raw: &str) -> Result<Placeholder, InvalidValue> 
         _ => {}
     }
     if let Some(name) = raw.strip_prefix("[HEADER].") {
-        let token = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-        return if token {
+        return if is_header_name(name) {
             Ok(Placeholder::Header(name.to_ascii_lowercase()))
         } else {
             Err(InvalidValue(format!("`{name}` is not a header name")))

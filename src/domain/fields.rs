@@ -5,6 +5,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Whether `name` is an HTTP header name: one or more token characters.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
 /// Why a single value was refused; the caller attaches the field name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

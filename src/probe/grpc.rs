@@ -77,14 +77,7 @@ async fn probe(check: &GrpcCheck, tls: &ClientTlsConfig) -> Finding {
 
 /// Why the channel did not open, in a short form.
 fn describe_connect(error: &tonic::transport::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    let lower = chain.to_lowercase();
+    let lower = super::error_chain(error).to_lowercase();
     if lower.contains("connection refused") {
         "connection refused".to_owned()
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")

@@ -118,7 +118,7 @@ fn describe(error: &reqwest::Error) -> String {
     if error.is_redirect() {
         return "too many redirects".to_owned();
     }
-    let chain = error_chain(error);
+    let chain = super::error_chain(error);
     let lower = chain.to_lowercase();
     if let Some(protocol) = protocol_error(&lower) {
         protocol.to_owned()
@@ -163,15 +163,4 @@ fn protocol_error(lower: &str) -> Option<&'static str> {
         .iter()
         .find(|(needle, _)| lower.contains(needle))
         .map(|(_, short)| *short)
-}
-
-/// The error and all its causes, joined, for classification and messages.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
 }

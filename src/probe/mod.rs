@@ -130,3 +130,14 @@ impl Prober {
         }
     }
 }
+
+/// The error and all its causes, joined, for classification and messages.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}

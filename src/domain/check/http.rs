@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::{Check, CheckFields};
 use crate::domain::condition::Conditions;
 use crate::domain::config::FieldError;
-use crate::domain::fields::{ExpectedStatuses, HttpMethod, InvalidValue, MonitorUrl};
+use crate::domain::fields::{
+    ExpectedStatuses, HttpMethod, InvalidValue, MonitorUrl, is_header_name,
+};
 use crate::domain::version::{ExpectedVersion, VersionSource};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,11 +71,7 @@ impl RequestHeaders {
         let mut headers = Vec::with_capacity(raw.len());
         for (name, value) in raw {
             let (name, value) = (name.as_ref(), value.as_ref());
-            let token = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-            if !token {
+            if !is_header_name(name) {
                 return Err(InvalidValue(format!("`{name}` is not a header name")));
             }
             if value.chars().any(|c| c.is_control() && c != '\t') {
