@@ -74,14 +74,16 @@ impl VersionSource {
         }
     }
 
-    /// `[BODY].version`.
-    pub fn default_source() -> Self {
-        Self {
-            text: Self::DEFAULT.to_owned(),
-            placeholder: Placeholder::BodyPath(vec![super::condition::PathStep::Key(
-                "version".to_owned(),
-            )]),
-        }
+    /// `[BODY].version`, built once.
+    pub fn default_source() -> &'static Self {
+        static DEFAULT: std::sync::LazyLock<VersionSource> =
+            std::sync::LazyLock::new(|| VersionSource {
+                text: VersionSource::DEFAULT.to_owned(),
+                placeholder: Placeholder::BodyPath(vec![super::condition::PathStep::Key(
+                    "version".to_owned(),
+                )]),
+            });
+        &DEFAULT
     }
 
     pub fn needs_body(&self) -> bool {
@@ -213,7 +215,7 @@ mod tests {
         assert!(VersionSource::parse("version").is_err());
         assert_eq!(
             VersionSource::default_source(),
-            VersionSource::parse("[BODY].version").unwrap()
+            &VersionSource::parse("[BODY].version").unwrap()
         );
         let headers = vec![("x-version".to_owned(), " 3.1 ".to_owned())];
         let seen = Evidence {

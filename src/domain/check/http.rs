@@ -164,12 +164,12 @@ impl HttpCheck {
     }
 
     /// Where the reported version is read, when one is expected.
-    pub fn version_to_read(&self) -> Option<VersionSource> {
+    pub fn version_to_read(&self) -> Option<&VersionSource> {
         self.expected_version.as_ref()?;
         Some(
             self.version_source
-                .clone()
-                .unwrap_or_else(VersionSource::default_source),
+                .as_ref()
+                .unwrap_or(VersionSource::default_source()),
         )
     }
 

@@ -137,7 +137,7 @@ impl Check {
     }
 
     /// Where a probe reads the reported version, when one is expected.
-    pub fn version_source(&self) -> Option<VersionSource> {
+    pub fn version_source(&self) -> Option<&VersionSource> {
         match self {
             Self::Http(check) => check.version_to_read(),
             _ => None,
