@@ -1,6 +1,7 @@
 //! Settings: defaults, then an optional TOML file named by `UPWATCH_CONFIG`,
 //! then the environment (which wins). Validated once, into typed values.
 
+use crate::domain::token::TokenSecret;
 use crate::probe::tls::TrustedRoots;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -198,9 +199,30 @@ settings! {
             None => Ok(TrustedRoots::default()),
         },
         "a PEM file of CA certificates trusted, beside the web's roots, by every check that speaks TLS (https, tls, grpcs)";
+    /// `None`: decided by `bind` (see [`Settings::auth`]).
+    auth_setting: Option<AuthMode> = "auth", DefaultValue::Computed("`off` when UPWATCH_BIND is a loopback address, else `tokens`"),
+        |variable, raw| raw.map(|raw| AuthMode::parse(variable, raw)).transpose(),
+        "`off` or `tokens`: whether API requests need a token (see docs/api.md)";
+    bootstrap_token: Option<TokenSecret> = "bootstrap_token", DefaultValue::Computed("none"),
+        |variable, raw| raw.map(|raw| TokenSecret::chosen(raw).map_err(|e| SettingError::new(variable, e.0))).transpose(),
+        "an admin token (at least 32 characters) created at start, named `bootstrap`, unless it was created before";
+    metrics_bind: Option<BindAddress> = "metrics_bind", DefaultValue::Computed("none"),
+        |variable, raw| raw.map(|raw| BindAddress::parse_as(variable, raw)).transpose(),
+        "where a process without the API role serves `/metrics`, `/healthz` and `/readyz` (`host:port`)";
+    monitors_file: Option<std::path::PathBuf> = "monitors_file", DefaultValue::Computed("none"),
+        |variable, raw| raw.map(|raw| existing_file(variable, raw)).transpose(),
+        "a monitors file (YAML, JSON or TOML; see `upwatch apply`) applied at start";
     smtp_from: String = "smtp_from", DefaultValue::Value("upwatch@localhost"),
         |variable, raw| from_address(variable, raw.unwrap_or_default()),
         "the sender of notification e-mails";
+}
+
+fn existing_file(variable: &str, raw: &str) -> Result<std::path::PathBuf, SettingError> {
+    let path = std::path::PathBuf::from(raw);
+    if !path.is_file() {
+        return Err(SettingError::new(variable, format!("`{raw}` is not a readable file")));
+    }
+    Ok(path)
 }
 
 fn http_url(variable: &str, raw: &str) -> Result<url::Url, SettingError> {
@@ -245,6 +267,15 @@ impl fmt::Debug for SmtpUrl {
 }
 
 impl Settings {
+    /// Whether the API asks for tokens: as set, else `off` only on loopback.
+    pub fn auth(&self) -> AuthMode {
+        self.auth_setting.unwrap_or(if self.bind.is_loopback() {
+            AuthMode::Off
+        } else {
+            AuthMode::Tokens
+        })
+    }
+
     /// What the senders need beyond a channel's own fields.
     pub fn notify(&self) -> crate::notify::NotifySettings {
         crate::notify::NotifySettings {
@@ -491,6 +522,10 @@ pub struct BindAddress(String);
 
 impl BindAddress {
     pub fn parse(raw: &str) -> Result<Self, SettingError> {
+        Self::parse_as("UPWATCH_BIND", raw)
+    }
+
+    pub fn parse_as(variable: &str, raw: &str) -> Result<Self, SettingError> {
         if raw.parse::<SocketAddr>().is_ok() {
             return Ok(Self(raw.to_owned()));
         }
@@ -499,7 +534,7 @@ impl BindAddress {
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !valid {
             return Err(SettingError::new(
-                "UPWATCH_BIND",
+                variable,
                 format!("must be host:port, such as 127.0.0.1:8080, got `{raw}`"),
             ));
         }
@@ -508,6 +543,39 @@ impl BindAddress {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether only this machine can reach it (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        match self.0.parse::<SocketAddr>() {
+            Ok(address) => address.ip().is_loopback(),
+            Err(_) => self
+                .0
+                .rsplit_once(':')
+                .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+        }
+    }
+}
+
+/// Whether the API asks for tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone who reaches the port may do anything; changes are `anonymous`.
+    Off,
+    /// Every request but `/healthz` and `/readyz` needs a token of the right scope.
+    Tokens,
+}
+
+impl AuthMode {
+    fn parse(variable: &str, raw: &str) -> Result<Self, SettingError> {
+        match raw {
+            "off" => Ok(Self::Off),
+            "tokens" => Ok(Self::Tokens),
+            other => Err(SettingError::new(
+                variable,
+                format!("must be `off` or `tokens`, got `{other}`"),
+            )),
+        }
     }
 }
 
@@ -735,6 +803,10 @@ mod tests {
             ("UPWATCH_SMTP_URL", "http://mail.example"),
             ("UPWATCH_SMTP_FROM", "not an address"),
             ("UPWATCH_TLS_CA_FILE", "/nonexistent/ca.pem"),
+            ("UPWATCH_AUTH", "on"),
+            ("UPWATCH_BOOTSTRAP_TOKEN", "too-short"),
+            ("UPWATCH_METRICS_BIND", "9090"),
+            ("UPWATCH_MONITORS_FILE", "/nonexistent/monitors.yaml"),
         ];
         for setting in SETTINGS {
             let variable = setting.variable();

@@ -7,6 +7,7 @@ use upwatch::api::dto::StateResponse;
 use upwatch::check;
 use upwatch::config::Settings;
 use upwatch::domain::audit::AuditState;
+use upwatch::domain::token::{Scope, TokenName};
 use upwatch::replay::ReplayOptions;
 use upwatch::startup::{self, Application};
 use upwatch::telemetry;
@@ -45,6 +46,11 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Create, list or revoke API tokens (straight in the database).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Probe one URL now, print the result as JSON; exit 0 if up, 1 if down.
     Check {
         /// Absolute http, https or tcp URL.
@@ -68,6 +74,22 @@ enum Command {
         #[arg(long)]
         expected_version: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret, once, on standard output.
+    Create {
+        /// The token's name: the actor its changes are recorded under.
+        name: String,
+        /// read, write or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+    /// List the live tokens: name, scope, creation time.
+    List,
+    /// Revoke a token; every API process refuses it within a second.
+    Revoke { name: String },
 }
 
 /// Exit status for a setting that cannot be used.
@@ -120,7 +142,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_SETTING);
         }
     };
-    telemetry::init(telemetry::subscriber("upwatch", "info", std::io::stdout));
+    // A server logs to standard output; a one-shot command keeps it for its
+    // own output (a token's secret, replayed states) and logs to stderr.
+    if matches!(cli.command, Command::Serve { .. }) {
+        telemetry::init(telemetry::subscriber("upwatch", "info", std::io::stdout));
+    } else {
+        telemetry::init(telemetry::subscriber("upwatch", "warn", std::io::stderr));
+    }
 
     let outcome = actix_web::rt::System::new().block_on(async move {
         match cli.command {
@@ -166,17 +194,55 @@ fn main() -> ExitCode {
                     ))
                 }
             }
+            Command::Token { command } => token(&settings, command).await,
             Command::Check { .. } => Ok(()),
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error)
+            if error
+                .downcast_ref::<startup::StartupError>()
+                .is_some_and(startup::StartupError::is_setting) =>
+        {
+            eprintln!("upwatch: {error}");
+            ExitCode::from(EXIT_BAD_SETTING)
+        }
         Err(error) => {
             tracing::error!(error = %error, "upwatch stopped");
             eprintln!("upwatch: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let name = |raw: &str| TokenName::parse(raw).map_err(|e| anyhow::anyhow!("the token name {e}"));
+    match command {
+        TokenCommand::Create { name: raw, scope } => {
+            let name = name(&raw)?;
+            let scope = Scope::parse(&scope).map_err(|e| anyhow::anyhow!("--scope {e}"))?;
+            let secret = startup::create_token(settings, name, scope).await?;
+            eprintln!(
+                "upwatch: token `{raw}` ({scope}) created; this is the only time it is shown"
+            );
+            println!("{}", secret.reveal());
+        }
+        TokenCommand::List => {
+            for token in startup::list_tokens(settings).await? {
+                let created = token
+                    .created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                println!("{}\t{}\t{created}", token.name, token.scope);
+            }
+        }
+        TokenCommand::Revoke { name: raw } => {
+            startup::revoke_token(settings, &name(&raw)?).await?;
+            eprintln!("upwatch: token `{raw}` revoked");
+        }
+    }
+    Ok(())
 }
 
 /// `upwatch check`: one probe with the same code and classification the

@@ -2,14 +2,17 @@
 //! things together.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix::Actor;
 use tokio::task::JoinHandle;
 
+use crate::api::auth::{self, Gate, TokenBook};
 use crate::api::{self, AppState};
-use crate::config::{Role, Settings};
+use crate::config::{AuthMode, Role, Settings};
 use crate::domain::audit::AuditState;
 use crate::domain::notification::RetryPolicy;
+use crate::domain::token::{Scope, TokenName, TokenSecret};
 use crate::notify::{NotifyError, Senders};
 use crate::probe::{Prober, ProberError};
 use crate::queue::keys::Keys;
@@ -26,6 +29,7 @@ use crate::roles::worker::{self, WorkerConfig};
 use crate::runtime::{ShutdownTrigger, shutdown_channel};
 use crate::store::database::{self, ConnectError};
 use crate::store::migrations::{self, MigrationError};
+use crate::store::tokens;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -45,12 +49,47 @@ pub enum StartupError {
     Notify(#[from] NotifyError),
     #[error("cannot start the notifier's runtime: {0}")]
     NotifierRuntime(#[source] std::io::Error),
+    #[error(
+        "invalid setting UPWATCH_AUTH: `tokens` needs a token; create one with `upwatch token create NAME --scope admin` or set UPWATCH_BOOTSTRAP_TOKEN"
+    )]
+    NoToken,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("no randomness from the operating system: {0}")]
+    Randomness(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl StartupError {
+    /// Whether the operator must change a setting (exit status 2), rather
+    /// than something failing that may work on a retry.
+    pub fn is_setting(&self) -> bool {
+        matches!(self, Self::NoToken)
+    }
+}
+
+/// How the API authenticates: with tokens, the bootstrap token is created
+/// first, and starting without any token at all is refused.
+async fn gate(settings: &Settings, pg: &crate::store::Pool) -> Result<Gate, StartupError> {
+    if let Some(secret) = &settings.bootstrap_token
+        && tokens::ensure_bootstrap(pg, secret).await?
+    {
+        tracing::info!(token = "bootstrap", "bootstrap token created");
+    }
+    if settings.auth() == AuthMode::Off {
+        return Ok(Gate::Open);
+    }
+    let book = TokenBook::default();
+    book.reload(pg).await?;
+    if book.is_empty() {
+        return Err(StartupError::NoToken);
+    }
+    Ok(Gate::Tokens(Arc::new(book)))
 }
 
 /// A running upwatch process.
@@ -172,6 +211,14 @@ impl Application {
                 tasks,
             });
         }
+        let gate = gate(&settings, &pg).await?;
+        if let Gate::Tokens(book) = &gate {
+            tasks.push(auth::keep_current(
+                Arc::clone(book),
+                pg.clone(),
+                stopping_api.clone(),
+            ));
+        }
         let bind_error = |source| StartupError::Bind {
             address: settings.bind.as_str().to_owned(),
             source,
@@ -192,6 +239,7 @@ impl Application {
             feed_buffer: settings.feed_buffer,
             senders: Senders::new(&settings.notify())?,
             retry_policy,
+            gate,
         };
         let server = api::server(listener, state).map_err(bind_error)?;
         tracing::info!(port, roles = %settings.roles, "upwatch is serving");
@@ -256,4 +304,43 @@ pub async fn replay(
     database::prepare_database(&settings.database, settings.startup_timeout).await?;
     let pool = database::pool(&settings.database, 1)?;
     Ok(replay::replay(&pool, options, each).await?)
+}
+
+/// A pool on a migrated database, for the one-shot commands.
+async fn command_pool(settings: &Settings) -> Result<crate::store::Pool, StartupError> {
+    database::prepare_database(&settings.database, settings.startup_timeout).await?;
+    migrations::run(&settings.database).await?;
+    Ok(database::pool(&settings.database, 2)?)
+}
+
+/// `upwatch token create`: a new token; its secret is returned to be shown once.
+pub async fn create_token(
+    settings: &Settings,
+    name: TokenName,
+    scope: Scope,
+) -> Result<TokenSecret, StartupError> {
+    let pool = command_pool(settings).await?;
+    let secret = auth::new_secret().map_err(|e| StartupError::Randomness(e.to_string()))?;
+    tokens::create(
+        &pool,
+        name,
+        scope,
+        &secret,
+        &crate::domain::actor::Actor::System,
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// `upwatch token list`: the live tokens.
+pub async fn list_tokens(settings: &Settings) -> Result<Vec<tokens::TokenView>, StartupError> {
+    let pool = command_pool(settings).await?;
+    let client = crate::store::connection(&pool, "listing tokens").await?;
+    Ok(tokens::list(&client).await?)
+}
+
+/// `upwatch token revoke`: the token stops working within a second everywhere.
+pub async fn revoke_token(settings: &Settings, name: &TokenName) -> Result<(), StartupError> {
+    let pool = command_pool(settings).await?;
+    Ok(tokens::revoke(&pool, name, &crate::domain::actor::Actor::System).await?)
 }

@@ -336,6 +336,9 @@ pub struct StateResponse {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub version: i64,
+    /// Who registered the monitor, and who last changed it (the log's actors).
+    pub created_by: String,
+    pub changed_by: String,
 }
 
 impl StateResponse {
@@ -352,6 +355,8 @@ impl StateResponse {
             created_at: m.created_at,
             updated_at: m.updated_at,
             version: m.version,
+            created_by: state.created_by.to_string(),
+            changed_by: state.changed_by.to_string(),
         }
     }
 }

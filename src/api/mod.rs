@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request parsing, responses and errors.
 
 pub mod actor;
+pub mod auth;
 pub mod channel_dto;
 pub mod channels;
 pub mod dto;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod live;
 pub mod monitors;
 pub mod request_log;
+pub mod tokens;
 
 use std::net::TcpListener;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     /// Sends `POST /channels/{id}/test` at once.
     pub senders: Senders,
     pub retry_policy: RetryPolicy,
+    /// Whether and how requests are authenticated.
+    pub gate: auth::Gate,
 }
 
 impl AppState {
@@ -104,6 +108,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/channels/{id}/test", "POST").post(channels::test))
                 .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
                 .service(resource("/events", "GET").get(events::list))
+                .service(
+                    resource("/tokens", "GET, POST")
+                        .post(tokens::create)
+                        .get(tokens::list),
+                )
+                .service(resource("/tokens/{name}", "DELETE").delete(tokens::revoke))
                 .service(resource("/ws", "GET").get(live::connect)),
         );
 }
@@ -113,6 +123,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(auth::authenticate))
             .wrap(from_fn(request_log::log_request))
             .app_data(data.clone())
             .configure(routes)

@@ -44,6 +44,7 @@ impl fmt::Display for Actor {
 pub enum AggregateType {
     Monitor,
     Channel,
+    Token,
 }
 
 impl AggregateType {
@@ -51,6 +52,7 @@ impl AggregateType {
         match self {
             Self::Monitor => "monitor",
             Self::Channel => "channel",
+            Self::Token => "token",
         }
     }
 }

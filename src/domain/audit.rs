@@ -4,6 +4,7 @@
 
 use time::OffsetDateTime;
 
+use super::actor::Actor;
 use super::monitor::{ApplyError, Monitor, MonitorEvent, RecordedEvent};
 use super::status::Status;
 
@@ -12,24 +13,42 @@ pub struct AuditState {
     pub monitor: Monitor,
     pub status: Status,
     pub status_since: Option<OffsetDateTime>,
+    /// Who registered the monitor.
+    pub created_by: Actor,
+    /// Who made the latest change to its configuration or lifecycle.
+    pub changed_by: Actor,
 }
 
 impl AuditState {
     /// Applies one recorded event to the state before it (`None` before the first).
     pub fn apply(state: Option<Self>, recorded: &RecordedEvent) -> Result<Self, ApplyError> {
-        let (monitor, status, status_since) = match state {
-            Some(s) => (Some(s.monitor), s.status, s.status_since),
-            None => (None, Status::Unknown, None),
+        let (monitor, status, status_since, created_by, changed_by) = match state {
+            Some(s) => (
+                Some(s.monitor),
+                s.status,
+                s.status_since,
+                s.created_by,
+                s.changed_by,
+            ),
+            None => (
+                None,
+                Status::Unknown,
+                None,
+                recorded.actor.clone(),
+                recorded.actor.clone(),
+            ),
         };
         let monitor = Monitor::apply(monitor, recorded)?;
-        let (status, status_since) = match &recorded.event {
-            MonitorEvent::StatusChanged(change) => (change.to, Some(change.checked_at)),
-            _ => (status, status_since),
+        let (status, status_since, changed_by) = match &recorded.event {
+            MonitorEvent::StatusChanged(change) => (change.to, Some(change.checked_at), changed_by),
+            _ => (status, status_since, recorded.actor.clone()),
         };
         Ok(Self {
             monitor,
             status,
             status_since,
+            created_by,
+            changed_by,
         })
     }
 
@@ -53,11 +72,16 @@ mod tests {
     use uuid::Uuid;
 
     fn recorded(seq: i64, event: MonitorEvent) -> RecordedEvent {
+        let actor = match &event {
+            MonitorEvent::StatusChanged(_) => Actor::System,
+            MonitorEvent::MonitorRegistered { .. } => Actor::Token("deploy".into()),
+            _ => Actor::Token("oncall".into()),
+        };
         RecordedEvent {
             monitor_id: Uuid::nil(),
             monitor_seq: seq,
             recorded_at: datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(seq),
-            actor: crate::domain::actor::Actor::Anonymous,
+            actor,
             event,
         }
     }
@@ -103,6 +127,9 @@ mod tests {
             Some(datetime!(2026-01-01 00:04 UTC))
         );
         assert_eq!(states[3].monitor.version, 4);
+        assert_eq!(states[1].changed_by, Actor::Token("deploy".into()));
+        assert_eq!(states[3].changed_by, Actor::Token("oncall".into()));
+        assert_eq!(states[3].created_by, Actor::Token("deploy".into()));
         assert_eq!(AuditState::replay(&[]).unwrap(), None);
     }
 }

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod result;
 pub mod schedule;
 pub mod status;
+pub mod token;
 pub mod version;
 
 pub use config::{FieldError, MonitorChanges, MonitorConfig};

@@ -10,6 +10,7 @@ pub mod migrations;
 pub mod monitors;
 pub mod results;
 pub mod retention;
+pub mod tokens;
 
 use crate::domain::FieldError;
 

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod audit;
 mod bench_smoke;
 mod checks;

@@ -4,7 +4,7 @@ use upwatch::store::migrations;
 
 use crate::helpers::{DatabaseGuard, connect, postgres_base_url, test_settings};
 
-fn upwatch(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn upwatch(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upwatch"));
     command.args(args);
     for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("UPWATCH_")) {
