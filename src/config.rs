@@ -220,7 +220,10 @@ settings! {
 fn existing_file(variable: &str, raw: &str) -> Result<std::path::PathBuf, SettingError> {
     let path = std::path::PathBuf::from(raw);
     if !path.is_file() {
-        return Err(SettingError::new(variable, format!("`{raw}` is not a readable file")));
+        return Err(SettingError::new(
+            variable,
+            format!("`{raw}` is not a readable file"),
+        ));
     }
     Ok(path)
 }

@@ -2,6 +2,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod domain;
+pub mod instruments;
 pub mod notify;
 pub mod probe;
 pub mod queue;

@@ -106,6 +106,7 @@ impl Application {
     /// migrates, and starts the roles in `settings`. The API listens on
     /// `settings.bind`; port 0 picks a free port, see [`Application::port`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        crate::instruments::handle();
         database::prepare_database(&settings.database, settings.startup_timeout).await?;
         migrations::run(&settings.database).await?;
         let pg = database::pool(&settings.database, settings.db_pool_size)?;
@@ -202,7 +203,14 @@ impl Application {
             tasks.push(folder::spawn(role, stopping));
             tasks.push(leasing);
         }
-        if !settings.roles.contains(Role::Api) {
+        let serves_api = settings.roles.contains(Role::Api);
+        // Without the API, an HTTP server only for /metrics, /healthz, /readyz.
+        let address = if serves_api {
+            Some(&settings.bind)
+        } else {
+            settings.metrics_bind.as_ref()
+        };
+        let Some(address) = address else {
             tracing::info!(roles = %settings.roles, "upwatch is running");
             return Ok(Self {
                 port: None,
@@ -210,7 +218,7 @@ impl Application {
                 shutdown,
                 tasks,
             });
-        }
+        };
         let gate = gate(&settings, &pg).await?;
         if let Gate::Tokens(book) = &gate {
             tasks.push(auth::keep_current(
@@ -220,18 +228,20 @@ impl Application {
             ));
         }
         let bind_error = |source| StartupError::Bind {
-            address: settings.bind.as_str().to_owned(),
+            address: address.as_str().to_owned(),
             source,
         };
-        let listener = TcpListener::bind(settings.bind.as_str()).map_err(bind_error)?;
+        let listener = TcpListener::bind(address.as_str()).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let broadcaster = Broadcaster::default().start();
-        tasks.push(broadcaster::tail(
-            redis.clone(),
-            Keys::new(&settings.key_prefix),
-            broadcaster.clone(),
-            stopping_api,
-        ));
+        if serves_api {
+            tasks.push(broadcaster::tail(
+                redis.clone(),
+                Keys::new(&settings.key_prefix),
+                broadcaster.clone(),
+                stopping_api,
+            ));
+        }
         let state = AppState {
             pg,
             redis,
@@ -240,9 +250,16 @@ impl Application {
             senders: Senders::new(&settings.notify())?,
             retry_policy,
             gate,
+            keys: Keys::new(&settings.key_prefix),
+            partitions: settings.partitions,
         };
-        let server = api::server(listener, state).map_err(bind_error)?;
-        tracing::info!(port, roles = %settings.roles, "upwatch is serving");
+        let server = if serves_api {
+            api::server(listener, state)
+        } else {
+            api::operations_server(listener, state)
+        }
+        .map_err(bind_error)?;
+        tracing::info!(port, roles = %settings.roles, api = serves_api, "upwatch is serving");
         Ok(Self {
             port: Some(port),
             server: Some(server),
@@ -251,7 +268,8 @@ impl Application {
         })
     }
 
-    /// The port the API listens on, if this process runs the API.
+    /// The port the API listens on (or, without the API role, the one
+    /// `UPWATCH_METRICS_BIND` serves `/metrics` on), if any.
     pub fn port(&self) -> Option<u16> {
         self.port
     }

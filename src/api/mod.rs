@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod live;
+pub mod metrics;
 pub mod monitors;
 pub mod request_log;
 pub mod tokens;
@@ -25,6 +26,7 @@ use actix::Addr;
 use crate::domain::notification::RetryPolicy;
 use crate::notify::Senders;
 use crate::queue::RedisPool;
+use crate::queue::keys::Keys;
 use crate::roles::live::broadcaster::Broadcaster;
 use crate::store::{self, Pool};
 use error::ApiError;
@@ -43,6 +45,9 @@ pub struct AppState {
     pub retry_policy: RetryPolicy,
     /// Whether and how requests are authenticated.
     pub gate: auth::Gate,
+    /// For `/metrics`: the streams whose pending entries it reports.
+    pub keys: Keys,
+    pub partitions: u16,
 }
 
 impl AppState {
@@ -68,54 +73,75 @@ fn resource(path: &str, allowed: &'static str) -> actix_web::Resource {
     }))
 }
 
-/// Every route of the contract.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// What every process serving HTTP answers: liveness, readiness, metrics.
+fn operations_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").get(health::healthz))
         .service(resource("/readyz", "GET").get(health::readyz))
-        .service(
-            web::scope("/api/v1")
-                .service(
-                    resource("/monitors", "GET, POST")
-                        .post(monitors::create)
-                        .get(monitors::list),
-                )
-                .service(resource("/monitors/bulk", "POST").post(monitors::create_many))
-                .service(
-                    resource("/monitors/{id}", "GET, PATCH, DELETE")
-                        .get(monitors::get)
-                        .patch(monitors::update)
-                        .delete(monitors::delete),
-                )
-                .service(resource("/monitors/{id}/pause", "POST").post(monitors::pause))
-                .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
-                .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
-                .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
-                .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
-                .service(
-                    resource("/monitors/{id}/deliveries", "GET").get(channels::monitor_deliveries),
-                )
-                .service(
-                    resource("/channels", "GET, POST")
-                        .post(channels::create)
-                        .get(channels::list),
-                )
-                .service(
-                    resource("/channels/{id}", "GET, PATCH, DELETE")
-                        .get(channels::get)
-                        .patch(channels::update)
-                        .delete(channels::delete),
-                )
-                .service(resource("/channels/{id}/test", "POST").post(channels::test))
-                .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
-                .service(resource("/events", "GET").get(events::list))
-                .service(
-                    resource("/tokens", "GET, POST")
-                        .post(tokens::create)
-                        .get(tokens::list),
-                )
-                .service(resource("/tokens/{name}", "DELETE").delete(tokens::revoke))
-                .service(resource("/ws", "GET").get(live::connect)),
-        );
+        .service(resource("/metrics", "GET").get(metrics::metrics));
+}
+
+/// Every route of the contract.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(operations_routes).service(
+        web::scope("/api/v1")
+            .service(
+                resource("/monitors", "GET, POST")
+                    .post(monitors::create)
+                    .get(monitors::list),
+            )
+            .service(resource("/monitors/bulk", "POST").post(monitors::create_many))
+            .service(
+                resource("/monitors/{id}", "GET, PATCH, DELETE")
+                    .get(monitors::get)
+                    .patch(monitors::update)
+                    .delete(monitors::delete),
+            )
+            .service(resource("/monitors/{id}/pause", "POST").post(monitors::pause))
+            .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
+            .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
+            .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
+            .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
+            .service(resource("/monitors/{id}/deliveries", "GET").get(channels::monitor_deliveries))
+            .service(
+                resource("/channels", "GET, POST")
+                    .post(channels::create)
+                    .get(channels::list),
+            )
+            .service(
+                resource("/channels/{id}", "GET, PATCH, DELETE")
+                    .get(channels::get)
+                    .patch(channels::update)
+                    .delete(channels::delete),
+            )
+            .service(resource("/channels/{id}/test", "POST").post(channels::test))
+            .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
+            .service(resource("/events", "GET").get(events::list))
+            .service(
+                resource("/tokens", "GET, POST")
+                    .post(tokens::create)
+                    .get(tokens::list),
+            )
+            .service(resource("/tokens/{name}", "DELETE").delete(tokens::revoke))
+            .service(resource("/ws", "GET").get(live::connect)),
+    );
+}
+
+/// Serves only `/healthz`, `/readyz` and `/metrics`: for a process
+/// without the API role (`UPWATCH_METRICS_BIND`).
+pub fn operations_server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(auth::authenticate))
+            .app_data(data.clone())
+            .configure(operations_routes)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 /// Starts serving on `listener`; the returned server runs until stopped.

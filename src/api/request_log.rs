@@ -21,6 +21,13 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| Uuid::new_v4().to_string())
 }
 
+/// A route pattern as a metric label: `/api/v1/monitors/{id}` becomes
+/// `/api/v1/monitors/:id`, which every text-format parser reads (some trip
+/// on braces inside label values).
+fn route_label(pattern: &str) -> String {
+    pattern.replace('{', ":").replace('}', "")
+}
+
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -29,9 +36,14 @@ pub async fn log_request(
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let started = Instant::now();
+    let mut route = "unmatched".to_owned();
     let mut outcome = next.call(req).await;
     let status = match &mut outcome {
         Ok(response) => {
+            route = response
+                .request()
+                .match_pattern()
+                .map_or_else(|| "unmatched".to_owned(), |pattern| route_label(&pattern));
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }
@@ -39,7 +51,9 @@ pub async fn log_request(
         }
         Err(error) => error.as_response_error().status_code().as_u16(),
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::instruments::http_request(method.clone(), route, status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     tracing::info!(
         request_id = %id,
         method = %method,

@@ -87,3 +87,35 @@ pub(crate) async fn on_redis<T>(
     let mut connection = redis.get().await.map_err(|e| e.to_string())?;
     operation(&mut connection).await.map_err(|e| e.to_string())
 }
+
+/// Entries delivered to a consumer group and not yet acknowledged: on the
+/// jobs stream (workers) and on every results stream together (folders).
+/// A stream or group not made yet counts as none.
+pub async fn pending(
+    pool: &RedisPool,
+    keys: &keys::Keys,
+    partitions: u16,
+) -> Result<(u64, u64), String> {
+    let mut connection = pool.get().await.map_err(|e| e.to_string())?;
+    let jobs = pending_in(&mut connection, &keys.jobs(), keys::WORKERS_GROUP).await;
+    let mut results = 0;
+    for stream in keys.all_results(partitions) {
+        results += pending_in(&mut connection, &stream, keys::FOLDERS_GROUP).await;
+    }
+    Ok((jobs, results))
+}
+
+async fn pending_in(connection: &mut deadpool_redis::Connection, stream: &str, group: &str) -> u64 {
+    let summary: redis::RedisResult<redis::Value> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .query_async(connection)
+        .await;
+    match summary {
+        Ok(redis::Value::Array(fields)) => match fields.first() {
+            Some(redis::Value::Int(count)) => u64::try_from(*count).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}

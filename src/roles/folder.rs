@@ -289,6 +289,7 @@ async fn fold_and_ack(
         .map(TransitionMessage::from)
         .collect();
     for transition in &messages {
+        crate::instruments::transition(transition.to.as_str());
         tracing::info!(
             monitor_id = %transition.monitor_id,
             name = %transition.name,

@@ -110,6 +110,7 @@ impl LeaseKeeper {
                 return false;
             }
             tracing::info!(role, member, partitions = now.len(), "partitions owned");
+            crate::instruments::partitions_owned(role, now.len());
             *current = now;
             true
         });

@@ -196,6 +196,13 @@ pub async fn deliver(
         fastrand::f64(),
     );
     let n = &claimed.notification;
+    let outcome = match &next {
+        NextStep::Delivered => "delivered",
+        NextStep::RetryAt { .. } => "retrying",
+        NextStep::Failed { .. } => "failed",
+    };
+    let channel = claimed.channel.destination().kind().as_str();
+    crate::instruments::notification(n.kind.as_str(), channel, outcome);
     match &next {
         NextStep::Delivered => tracing::info!(
             delivery_id = %claimed.id, channel = n.channel_name, kind = n.kind.as_str(),

@@ -424,6 +424,14 @@ fn scheduled_at(job: &Job) -> OffsetDateTime {
 }
 
 fn log_probe(job: &Job, result: &ProbeResult) {
+    let span = |from: OffsetDateTime, to: OffsetDateTime| {
+        std::time::Duration::try_from(to - from).unwrap_or_default()
+    };
+    crate::instruments::probe_finished(
+        result.up,
+        span(result.started_at, result.checked_at),
+        span(result.scheduled_at, result.started_at),
+    );
     tracing::debug!(
         monitor_id = %job.monitor_id,
         name = %job.name,

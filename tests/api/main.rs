@@ -12,6 +12,7 @@ mod helpers;
 mod jobs_stream;
 mod leases;
 mod live_feed;
+mod metrics;
 mod monitors;
 mod notifications;
 mod pagination;
