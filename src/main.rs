@@ -8,6 +8,8 @@ use upwatch::check;
 use upwatch::config::Settings;
 use upwatch::domain::audit::AuditState;
 use upwatch::domain::token::{Scope, TokenName};
+use upwatch::manifest_file;
+use upwatch::remote::Remote;
 use upwatch::replay::ReplayOptions;
 use upwatch::startup::{self, Application};
 use upwatch::telemetry;
@@ -51,6 +53,28 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Apply a monitors file (YAML, JSON or TOML) through the API, in one
+    /// transaction; print the plan: + create, ~ update, - delete, = unchanged.
+    Apply {
+        /// The file: `{monitors: [...], channels: [...]}` or `{services: [...]}`.
+        file: std::path::PathBuf,
+        /// Also delete the monitors and channels the file does not name.
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Print every monitor and channel as a monitors file (applies back unchanged).
+    Export {
+        /// yaml, json or toml.
+        #[arg(long, default_value = "yaml")]
+        format: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Probe one URL now, print the result as JSON; exit 0 if up, 1 if down.
     Check {
         /// Absolute http, https or tcp URL.
@@ -74,6 +98,26 @@ enum Command {
         #[arg(long)]
         expected_version: Option<String>,
     },
+}
+
+/// Which API `apply` and `export` talk to.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The API's base URL.
+    #[arg(long, env = "UPWATCH_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// A token with write scope (read for export), when auth is on.
+    #[arg(long, env = "UPWATCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl RemoteArgs {
+    fn remote(&self) -> upwatch::remote::Remote {
+        upwatch::remote::Remote {
+            server: self.server.clone(),
+            token: self.token.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -116,6 +160,16 @@ fn main() -> ExitCode {
             body: body.clone(),
             expected_version: expected_version.clone(),
         });
+    }
+    match &cli.command {
+        Command::Apply {
+            file,
+            prune,
+            dry_run,
+            remote,
+        } => return apply(file, *prune, *dry_run, &remote.remote()),
+        Command::Export { format, remote } => return export(format, &remote.remote()),
+        _ => {}
     }
     let replay_options = match &cli.command {
         Command::Replay {
@@ -195,7 +249,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Token { command } => token(&settings, command).await,
-            Command::Check { .. } => Ok(()),
+            Command::Check { .. } | Command::Apply { .. } | Command::Export { .. } => Ok(()),
         }
     });
     match outcome {
@@ -211,6 +265,55 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = %error, "upwatch stopped");
             eprintln!("upwatch: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `upwatch apply`: exit 0 when applied (or planned), 1 when refused, 2
+/// when the file cannot be read.
+fn apply(file: &std::path::Path, prune: bool, dry_run: bool, remote: &Remote) -> ExitCode {
+    let content = match manifest_file::read(file) {
+        Ok(content) => content,
+        Err(message) => {
+            eprintln!("upwatch: {message}");
+            return ExitCode::from(EXIT_BAD_SETTING);
+        }
+    };
+    let answer = actix_web::rt::System::new().block_on(remote.apply(&content, prune, dry_run));
+    match answer {
+        Ok(answer) => {
+            for line in upwatch::remote::plan_lines(&answer) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("upwatch: {} was not applied: {message}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `upwatch export`: the monitors file, on standard output.
+fn export(format: &str, remote: &Remote) -> ExitCode {
+    let format = match manifest_file::Format::parse(format) {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("upwatch: --format: {message}");
+            return ExitCode::from(EXIT_BAD_SETTING);
+        }
+    };
+    let exported = actix_web::rt::System::new()
+        .block_on(remote.export())
+        .and_then(|file| manifest_file::encode(&file, format));
+    match exported {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("upwatch: cannot export: {message}");
             ExitCode::FAILURE
         }
     }

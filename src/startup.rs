@@ -55,6 +55,8 @@ pub enum StartupError {
     NoToken,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("invalid setting UPWATCH_MONITORS_FILE: {0}")]
+    MonitorsFile(String),
     #[error("no randomness from the operating system: {0}")]
     Randomness(String),
     #[error("cannot listen on {address}: {source}")]
@@ -69,7 +71,7 @@ impl StartupError {
     /// Whether the operator must change a setting (exit status 2), rather
     /// than something failing that may work on a retry.
     pub fn is_setting(&self) -> bool {
-        matches!(self, Self::NoToken)
+        matches!(self, Self::NoToken | Self::MonitorsFile(_))
     }
 }
 
@@ -90,6 +92,29 @@ async fn gate(settings: &Settings, pg: &crate::store::Pool) -> Result<Gate, Star
         return Err(StartupError::NoToken);
     }
     Ok(Gate::Tokens(Arc::new(book)))
+}
+
+/// `UPWATCH_MONITORS_FILE`: applied at start, by `system`, without pruning.
+async fn apply_monitors_file(
+    pg: &crate::store::Pool,
+    path: &std::path::Path,
+) -> Result<(), StartupError> {
+    let content = crate::manifest_file::read(path).map_err(StartupError::MonitorsFile)?;
+    let manifest = crate::api::manifest_dto::parse_manifest(&content)
+        .map_err(|e| StartupError::MonitorsFile(format!("{}: {}", path.display(), e.message)))?;
+    let options = crate::store::apply::ApplyOptions::default();
+    let plan =
+        crate::store::apply::apply(pg, &manifest, options, &crate::domain::actor::Actor::System)
+            .await
+            .map_err(|e| match e {
+                crate::store::apply::ApplyError::Plan(plan) => {
+                    StartupError::MonitorsFile(format!("{}: {plan}", path.display()))
+                }
+                crate::store::apply::ApplyError::Store(store) => StartupError::Store(store),
+            })?;
+    let [create, update, delete, unchanged] = plan.counts();
+    tracing::info!(file = %path.display(), create, update, delete, unchanged, "monitors file applied");
+    Ok(())
 }
 
 /// A running upwatch process.
@@ -219,6 +244,9 @@ impl Application {
                 tasks,
             });
         };
+        if serves_api && let Some(path) = &settings.monitors_file {
+            apply_monitors_file(&pg, path).await?;
+        }
         let gate = gate(&settings, &pg).await?;
         if let Gate::Tokens(book) = &gate {
             tasks.push(auth::keep_current(

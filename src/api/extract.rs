@@ -20,11 +20,14 @@ use crate::domain::Tag;
 /// Bodies above this many bytes are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// A request body that is a JSON object, at most `BODY_LIMIT` bytes.
-#[derive(Debug)]
-pub struct JsonObject(pub Map<String, Value>);
+/// Bodies of `POST /api/v1/apply` (a whole monitors file) up to this.
+pub const FILE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-impl FromRequest for JsonObject {
+/// A request body that is a JSON object, at most `LIMIT` bytes.
+#[derive(Debug)]
+pub struct JsonObject<const LIMIT: usize = BODY_LIMIT>(pub Map<String, Value>);
+
+impl<const LIMIT: usize> FromRequest for JsonObject<LIMIT> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -42,16 +45,16 @@ impl FromRequest for JsonObject {
             if !is_json {
                 return Err(ApiError::unsupported_media_type());
             }
-            if declared_length.is_some_and(|length| length > BODY_LIMIT) {
-                return Err(ApiError::payload_too_large(BODY_LIMIT));
+            if declared_length.is_some_and(|length| length > LIMIT) {
+                return Err(ApiError::payload_too_large(LIMIT));
             }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| {
                     ApiError::malformed_json(format!("the request body could not be read: {e}"))
                 })?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::payload_too_large(BODY_LIMIT));
+                if body.len() + chunk.len() > LIMIT {
+                    return Err(ApiError::payload_too_large(LIMIT));
                 }
                 body.extend_from_slice(&chunk);
             }

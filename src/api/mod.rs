@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request parsing, responses and errors.
 
 pub mod actor;
+pub mod apply;
 pub mod auth;
 pub mod channel_dto;
 pub mod channels;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod live;
+pub mod manifest_dto;
 pub mod metrics;
 pub mod monitors;
 pub mod request_log;
@@ -116,6 +118,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/channels/{id}/test", "POST").post(channels::test))
             .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
             .service(resource("/events", "GET").get(events::list))
+            .service(resource("/apply", "POST").post(apply::apply))
+            .service(resource("/export", "GET").get(apply::export))
             .service(
                 resource("/tokens", "GET, POST")
                     .post(tokens::create)

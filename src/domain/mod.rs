@@ -10,6 +10,7 @@ pub mod feed;
 pub mod fields;
 pub mod folding;
 pub mod health;
+pub mod manifest;
 pub mod monitor;
 pub mod notification;
 pub mod observation;

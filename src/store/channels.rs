@@ -77,17 +77,22 @@ pub async fn delete(
     let mut client = super::connection(pool, "deleting a channel").await?;
     let tx = event_log::begin_appending(&mut client).await?;
     let current = current(&tx, id, expected_version).await?;
+    delete_in(&tx, current.id, current.version, current.config, actor).await?;
+    tx.commit().await.context("committing a channel deletion")?;
+    Ok(())
+}
+
+/// Deletes the channel (at `version`, configured as `config`) inside the
+/// caller's transaction, cancelling what it was still owed.
+pub(crate) async fn delete_in(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    version: i64,
+    config: ChannelConfig,
+    actor: &Actor,
+) -> Result<(), StoreError> {
     let event = ChannelEvent::ChannelDeleted {};
-    record(
-        &tx,
-        id,
-        current.version + 1,
-        current.config,
-        true,
-        &event,
-        actor,
-    )
-    .await?;
+    record(tx, id, version + 1, config, true, &event, actor).await?;
     tx.execute(
         "UPDATE deliveries SET status = 'failed', last_error = 'the channel was deleted'
          WHERE channel_id = $1 AND status = 'pending'",
@@ -95,7 +100,6 @@ pub async fn delete(
     )
     .await
     .context("cancelling a deleted channel's deliveries")?;
-    tx.commit().await.context("committing a channel deletion")?;
     Ok(())
 }
 
@@ -122,7 +126,8 @@ async fn current(
     Ok(current)
 }
 
-async fn record(
+/// Appends `event` as the channel's `version`-th and writes its projection.
+pub(crate) async fn record(
     tx: &Transaction<'_>,
     id: Uuid,
     version: i64,

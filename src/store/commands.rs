@@ -74,7 +74,9 @@ pub async fn change(
     Ok(view)
 }
 
-async fn record(
+/// Appends `event` to the monitor (`state` before it, `None` for a new
+/// one) and updates the projection, inside the caller's transaction.
+pub(crate) async fn record(
     tx: &Transaction<'_>,
     state: Option<Monitor>,
     id: Uuid,

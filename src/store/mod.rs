@@ -1,5 +1,6 @@
 //! PostgreSQL: connection, migrations, the event log and its projections.
 
+pub mod apply;
 pub mod batches;
 pub mod channels;
 pub mod commands;

@@ -313,9 +313,21 @@ pub async fn save_health(
 
 /// Every monitor that is probed (registered, not paused, not deleted).
 pub async fn list_active(client: &impl GenericClient) -> Result<Vec<Monitor>, StoreError> {
+    list_every(client, Some(false)).await
+}
+
+/// Every monitor not deleted, paused or not.
+pub async fn list_live(client: &impl GenericClient) -> Result<Vec<Monitor>, StoreError> {
+    list_every(client, None).await
+}
+
+async fn list_every(
+    client: &impl GenericClient,
+    paused: Option<bool>,
+) -> Result<Vec<Monitor>, StoreError> {
     let mut active = Vec::new();
     let mut filter = ListFilter {
-        paused: Some(false),
+        paused,
         limit: 1000,
         ..ListFilter::default()
     };

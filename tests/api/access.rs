@@ -111,6 +111,13 @@ async fn every_route_needs_its_scope() {
         (Method::GET, "/api/v1/events".into(), None, "read"),
         (Method::GET, "/api/v1/ws".into(), None, "read"),
         (Method::GET, "/metrics".into(), None, "read"),
+        (
+            Method::POST,
+            "/api/v1/apply?dry_run=true".into(),
+            Some(&empty),
+            "write",
+        ),
+        (Method::GET, "/api/v1/export".into(), None, "read"),
         (Method::GET, "/api/v1/tokens".into(), None, "admin"),
         (Method::POST, "/api/v1/tokens".into(), Some(&empty), "admin"),
         (

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod apply;
 mod audit;
 mod bench_smoke;
 mod checks;
