@@ -49,6 +49,10 @@ impl From<PlanError> for ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/apply", operation_id = "apply_monitors_file", tag = "as code",
+    params(super::openapi::ApplyQuery),
+    request_body = super::openapi::ManifestInput,
+    responses((status = 200, description = "The plan, applied in one transaction (or only planned)", body = PlanResponse)))]
 pub async fn apply(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -76,6 +80,8 @@ pub async fn apply(
     Ok(HttpResponse::Ok().json(PlanResponse::new(&plan, options.dry_run, options.prune)))
 }
 
+#[utoipa::path(get, path = "/api/v1/export", operation_id = "export_monitors_file", tag = "as code",
+    responses((status = 200, description = "Every monitor and channel, as a monitors file", body = super::openapi::ExportResponse)))]
 pub async fn export(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client = state.db("exporting monitors").await?;
     let monitors: Vec<Value> = monitors::list_live(&client)

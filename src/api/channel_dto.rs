@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::{integer, refuse_unknown_fields, string, strings};
@@ -81,13 +82,16 @@ pub fn parse_channel_changes(body: &Map<String, Value>) -> Result<ChannelChanges
 
 /// A channel as responses show it: secrets only as `has_secret` /
 /// `has_routing_key`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChannelResponse {
     pub id: Uuid,
     pub name: String,
+    /// `webhook`, `slack`, `pagerduty` or `email`.
+    #[schema(value_type = String)]
     pub kind: ChannelKind,
     pub url: Option<String>,
     pub to: Vec<String>,
+    #[schema(value_type = Vec<String>)]
     pub on: Vec<&'static str>,
     pub match_tags: Vec<String>,
     pub remind_every_minutes: Option<u32>,
@@ -123,7 +127,7 @@ impl From<&ChannelView> for ChannelResponse {
 }
 
 /// One delivery: `next_attempt_at` only while it is pending.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {
     pub id: Uuid,
     pub channel_id: Uuid,

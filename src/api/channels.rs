@@ -23,6 +23,9 @@ fn channel_response(status: StatusCode, view: &ChannelView) -> HttpResponse {
         .json(ChannelResponse::from(view))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels", operation_id = "create_channel", tag = "channels",
+    request_body = super::openapi::ChannelInput,
+    responses((status = 201, description = "Created", body = ChannelResponse)))]
 pub async fn create(
     state: web::Data<AppState>,
     body: JsonObject,
@@ -39,6 +42,9 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/channels", operation_id = "list_channels", tag = "channels",
+    params(super::openapi::PageQuery),
+    responses((status = 200, description = "One page of channels", body = Page<ChannelResponse>)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;
@@ -56,6 +62,9 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}", operation_id = "get_channel", tag = "channels",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The channel", body = ChannelResponse)))]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -65,6 +74,10 @@ pub async fn get(
     Ok(channel_response(StatusCode::OK, &view))
 }
 
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", operation_id = "update_channel", tag = "channels",
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header)),
+    request_body = super::openapi::ChannelInput,
+    responses((status = 200, description = "Changed", body = ChannelResponse)))]
 pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -78,6 +91,9 @@ pub async fn update(
     Ok(channel_response(StatusCode::OK, &view))
 }
 
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", operation_id = "delete_channel", tag = "channels",
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204, description = "Deleted; its pending deliveries fail")))]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -92,6 +108,9 @@ pub async fn delete(
 
 /// Sends a `test` notification now and answers with its delivery: delivered,
 /// failed, or pending (a retryable failure the notifiers go on retrying).
+#[utoipa::path(post, path = "/api/v1/channels/{id}/test", operation_id = "test_channel", tag = "channels",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "One test notification, sent now", body = DeliveryResponse)))]
 pub async fn test(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -105,6 +124,9 @@ pub async fn test(
 }
 
 /// A channel's deliveries, newest first; query `status`, `limit`, `cursor`.
+#[utoipa::path(get, path = "/api/v1/channels/{id}/deliveries", operation_id = "list_channel_deliveries", tag = "channels",
+    params(("id" = uuid::Uuid, Path), super::openapi::DeliveriesQuery),
+    responses((status = 200, description = "Deliveries, newest first", body = Page<DeliveryResponse>)))]
 pub async fn deliveries(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -120,6 +142,9 @@ pub async fn deliveries(
 }
 
 /// The deliveries about one monitor, newest first.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/deliveries", operation_id = "list_monitor_deliveries", tag = "channels",
+    params(("id" = uuid::Uuid, Path), super::openapi::DeliveriesQuery),
+    responses((status = 200, description = "Deliveries about the monitor, newest first", body = Page<DeliveryResponse>)))]
 pub async fn monitor_deliveries(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -224,11 +225,12 @@ pub(super) fn integer(field: &'static str, value: &Value) -> Result<i64, ApiErro
 }
 
 /// A monitor's writable fields, as responses show them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigResponse {
     pub name: String,
     pub url: String,
     /// HTTP checks only.
+    #[schema(value_type = Option<String>)]
     pub method: Option<&'static str>,
     pub interval_seconds: u32,
     pub timeout_ms: u32,
@@ -237,6 +239,7 @@ pub struct ConfigResponse {
     pub recovery_threshold: u8,
     pub tags: Vec<String>,
     /// HTTP only.
+    #[schema(value_type = Object)]
     pub headers: Map<String, Value>,
     pub body: Option<String>,
     pub conditions: Vec<String>,
@@ -275,12 +278,14 @@ impl From<&MonitorConfig> for ConfigResponse {
 }
 
 /// A monitor, as every endpoint returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MonitorResponse {
     pub id: Uuid,
     #[serde(flatten)]
     pub config: ConfigResponse,
     pub paused: bool,
+    /// `unknown`, `up` or `down`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     #[serde(with = "time::serde::rfc3339::option")]
     pub status_since: Option<OffsetDateTime>,
@@ -319,7 +324,7 @@ impl From<&MonitorView> for MonitorResponse {
 
 /// A monitor as the event log says it was at `at` (the audit view, and each
 /// line of `upwatch replay`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StateResponse {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -362,7 +367,7 @@ impl StateResponse {
 }
 
 /// An event of the log, as the contract shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventResponse {
     pub seq: i64,
     /// What the event is about (`monitor`, ...), and its id.
@@ -377,6 +382,7 @@ pub struct EventResponse {
     pub actor: String,
     #[serde(rename = "type")]
     pub event_type: String,
+    #[schema(value_type = Object)]
     pub data: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
@@ -401,7 +407,7 @@ impl From<StoredEvent> for EventResponse {
 }
 
 /// A probe result, as the contract shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResultResponse {
     pub job_id: Uuid,
     pub monitor_id: Uuid,
@@ -409,6 +415,8 @@ pub struct ResultResponse {
     pub scheduled_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
+    /// `up` or `down`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     pub latency_ms: i32,
     pub http_status: Option<i32>,
@@ -436,7 +444,7 @@ impl From<ProbeResult> for ResultResponse {
 }
 
 /// One page of a list, and the cursor of the next (null on the last page).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

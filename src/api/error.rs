@@ -126,16 +126,22 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every 4xx and 5xx.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ErrorDetail<'a> {
+    /// `validation_failed`, `malformed_json`, `not_found`, `unauthorized`, ...
+    #[schema(value_type = String)]
     code: &'a str,
+    #[schema(value_type = String)]
     message: &'a str,
+    /// The first offending field, when one is at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     field: Option<&'a str>,
 }
 

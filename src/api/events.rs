@@ -9,6 +9,9 @@ use super::error::ApiError;
 use super::extract::{QueryParams, cursor};
 use crate::store::event_log::{self, EventQuery};
 
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "list_events", tag = "events",
+    params(super::openapi::EventsQuery),
+    responses((status = 200, description = "The global log, oldest first", body = Page<EventResponse>)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;

@@ -10,10 +10,17 @@ use crate::queue;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is alive", body = super::openapi::HealthResponse)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "PostgreSQL and Redis answer", body = super::openapi::ReadyResponse),
+        (status = 503, description = "Which dependency failed", body = super::openapi::ReadyResponse),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
     let failed: Vec<String> = [("postgres", &postgres), ("redis", &redis)]

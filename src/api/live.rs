@@ -10,6 +10,9 @@ use super::extract::{QueryParams, monitor_id_param};
 use crate::domain::feed::Filter;
 use crate::roles::live::session::Session;
 
+#[utoipa::path(get, path = "/api/v1/ws", operation_id = "live_feed", tag = "events",
+    params(super::openapi::LiveQuery),
+    responses((status = 101, description = "A WebSocket of transition messages (docs/api.md)")))]
 pub async fn connect(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::channel_dto::{ChannelResponse, parse_channel_changes};
 use super::dto::{ConfigResponse, parse_changes, refuse_unknown_fields};
@@ -166,18 +167,20 @@ fn environment_tag(environment: &str) -> String {
 }
 
 /// One line of a plan, as `POST /api/v1/apply` answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PlanLine {
     /// `+` create, `~` update, `-` delete, `=` unchanged.
+    #[schema(value_type = String)]
     pub action: &'static str,
     /// `monitor` or `channel`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub name: String,
     /// For an update: the fields that change.
     pub changed: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PlanSummary {
     pub create: usize,
     pub update: usize,
@@ -185,7 +188,7 @@ pub struct PlanSummary {
     pub unchanged: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PlanResponse {
     /// True when nothing was changed (`?dry_run=true`).
     pub dry_run: bool,

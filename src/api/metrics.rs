@@ -11,6 +11,8 @@ use crate::queue;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (monitors, pending) = tokio::join!(count_monitors(&state), count_pending(&state));
     if let Err(error) = monitors {

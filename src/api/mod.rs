@@ -14,6 +14,7 @@ pub mod live;
 pub mod manifest_dto;
 pub mod metrics;
 pub mod monitors;
+pub mod openapi;
 pub mod request_log;
 pub mod tokens;
 
@@ -157,6 +158,15 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .wrap(from_fn(request_log::log_request))
             .app_data(data.clone())
             .configure(routes)
+            .service(
+                utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", openapi::document().clone()),
+            )
+            .service(web::resource("/docs").to(|| async {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                    .finish()
+            }))
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10)

@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
 use super::actor::RequestActor;
-use super::dto::{MonitorResponse, Page, ResultResponse, StateResponse, parse_changes};
+use super::dto::{
+    EventResponse, MonitorResponse, Page, ResultResponse, StateResponse, parse_changes,
+};
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::audit::AuditState;
@@ -26,6 +28,9 @@ fn monitor_builder(status: StatusCode, view: &MonitorView) -> HttpResponseBuilde
     builder
 }
 
+#[utoipa::path(post, path = "/api/v1/monitors", operation_id = "create_monitor", tag = "monitors",
+    request_body = super::openapi::MonitorInput,
+    responses((status = 201, description = "Registered; `Location` names it", body = MonitorResponse)))]
 pub async fn create(
     state: web::Data<AppState>,
     body: JsonObject,
@@ -47,6 +52,9 @@ const BULK_MAX: usize = 1000;
 /// `POST /monitors/bulk` `{"monitors": [monitor, ...]}`: registers them all in
 /// one transaction, or none; a 422 names the offending item, e.g.
 /// `monitors[3].url`.
+#[utoipa::path(post, path = "/api/v1/monitors/bulk", operation_id = "create_monitors", tag = "monitors",
+    request_body = super::openapi::BulkInput,
+    responses((status = 201, description = "All registered, or none", body = super::openapi::BulkResponse)))]
 pub async fn create_many(
     state: web::Data<AppState>,
     body: JsonObject,
@@ -92,6 +100,9 @@ pub async fn create_many(
     Ok(HttpResponse::Created().json(serde_json::json!({ "items": items })))
 }
 
+#[utoipa::path(get, path = "/api/v1/monitors", operation_id = "list_monitors", tag = "monitors",
+    params(super::openapi::MonitorListQuery),
+    responses((status = 200, description = "One page, by id", body = Page<MonitorResponse>)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
     let limit = query.limit()?;
@@ -132,6 +143,9 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(get, path = "/api/v1/monitors/{id}", operation_id = "get_monitor", tag = "monitors",
+    params(("id" = uuid::Uuid, Path, description = "The monitor")),
+    responses((status = 200, description = "The monitor; `ETag` is its version", body = MonitorResponse)))]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -144,6 +158,10 @@ pub async fn get(
     Ok(monitor_response(StatusCode::OK, &view))
 }
 
+#[utoipa::path(patch, path = "/api/v1/monitors/{id}", operation_id = "update_monitor", tag = "monitors",
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The version it must be at")),
+    request_body = super::openapi::MonitorInput,
+    responses((status = 200, description = "Changed (from the next tick)", body = MonitorResponse)))]
 pub async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -155,6 +173,9 @@ pub async fn update(
     Ok(monitor_response(StatusCode::OK, &view))
 }
 
+#[utoipa::path(delete, path = "/api/v1/monitors/{id}", operation_id = "delete_monitor", tag = "monitors",
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204, description = "Deleted; its history stays")))]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -165,6 +186,9 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/pause", operation_id = "pause_monitor", tag = "monitors",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Paused (idempotent)", body = MonitorResponse)))]
 pub async fn pause(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -174,6 +198,9 @@ pub async fn pause(
     Ok(monitor_response(StatusCode::OK, &view))
 }
 
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/resume", operation_id = "resume_monitor", tag = "monitors",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Running (idempotent)", body = MonitorResponse)))]
 pub async fn resume(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -210,6 +237,9 @@ async fn ensure_known(
 }
 
 /// One monitor's events, oldest first; deleted monitors keep their history.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/events", operation_id = "list_monitor_events", tag = "monitors",
+    params(("id" = uuid::Uuid, Path), super::openapi::PageQuery),
+    responses((status = 200, description = "The monitor's events, oldest first", body = Page<EventResponse>)))]
 pub async fn events(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -230,6 +260,9 @@ pub async fn events(
 }
 
 /// One monitor's probe results, newest first; deleted monitors keep theirs.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/results", operation_id = "list_monitor_results", tag = "monitors",
+    params(("id" = uuid::Uuid, Path), super::openapi::ResultsQuery),
+    responses((status = 200, description = "Probe results, newest first", body = Page<ResultResponse>)))]
 pub async fn results(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -269,6 +302,9 @@ pub async fn results(
 
 /// The audit view: the monitor rebuilt from its events recorded up to `at`
 /// (default now), never from the projection.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/state", operation_id = "get_monitor_state", tag = "monitors",
+    params(("id" = uuid::Uuid, Path), super::openapi::StateQuery),
+    responses((status = 200, description = "The state rebuilt from the log as of `at`", body = StateResponse)))]
 pub async fn state(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
@@ -15,10 +16,12 @@ use crate::domain::token::{Scope, TokenName};
 use crate::store::tokens::{self, TokenView};
 
 /// A token as listed: its name and scope, never its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     pub id: Uuid,
     pub name: String,
+    /// `read`, `write` or `admin`.
+    #[schema(value_type = String)]
     pub scope: Scope,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -36,7 +39,7 @@ impl From<&TokenView> for TokenResponse {
 }
 
 /// A token just made: the only time its secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedTokenResponse {
     #[serde(flatten)]
     pub details: TokenResponse,
@@ -48,6 +51,9 @@ fn name_param(raw: &str) -> Result<TokenName, ApiError> {
     TokenName::parse(raw).map_err(|e| ApiError::not_found(format!("no token named `{raw}`: {e}")))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "access",
+    request_body = super::openapi::TokenInput,
+    responses((status = 201, description = "Created; `token` is shown only here", body = CreatedTokenResponse)))]
 pub async fn create(
     state: web::Data<AppState>,
     body: JsonObject,
@@ -75,6 +81,8 @@ pub async fn create(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "access",
+    responses((status = 200, description = "The live tokens", body = Page<TokenResponse>)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let views = tokens::list(&state.db("listing tokens").await?).await?;
     Ok(HttpResponse::Ok().json(Page {
@@ -83,6 +91,9 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     }))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", operation_id = "revoke_token", tag = "access",
+    params(("name" = String, Path, description = "The token's name")),
+    responses((status = 204, description = "Revoked everywhere within a second")))]
 pub async fn revoke(
     state: web::Data<AppState>,
     name: web::Path<String>,
