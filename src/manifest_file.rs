@@ -43,12 +43,22 @@ impl Format {
     }
 }
 
-/// Reads a monitors file into JSON.
+/// Reads a monitors file into JSON: in the format its extension names, or
+/// failing that in another one that reads it whole (an export saved under
+/// the wrong extension, `upwatch export > monitors.json`, still applies).
 pub fn read(path: &Path) -> Result<Value, String> {
     let format = Format::of(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
-    decode(&text, format).map_err(|e| format!("{}: {e}", path.display()))
+    decode(&text, format)
+        .or_else(|error| {
+            [Format::Yaml, Format::Toml]
+                .into_iter()
+                .filter(|other| *other != format)
+                .find_map(|other| decode(&text, other).ok().filter(Value::is_object))
+                .ok_or(error)
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Decodes a monitors file's text.
@@ -93,6 +103,27 @@ mod tests {
             let text = encode(&file, format).unwrap();
             assert_eq!(decode(&text, format).unwrap(), file, "{format:?}:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_file_under_the_wrong_extension_still_reads() {
+        let dir = std::env::temp_dir().join(format!("upwatch-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("exported.json");
+        std::fs::write(
+            &path,
+            "monitors:\n  - name: a\n    url: https://a.example/\n",
+        )
+        .unwrap();
+        let read = read(&path).unwrap();
+        assert_eq!(read["monitors"][0]["name"], "a");
+        std::fs::write(&path, "{not json, not yaml: [").unwrap();
+        assert!(read_error(&path).contains("not valid JSON"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn read_error(path: &Path) -> String {
+        read(path).unwrap_err()
     }
 
     #[test]

@@ -289,22 +289,11 @@ fn plan_monitors(
         }
     }
     if prune {
-        let wanted: std::collections::HashSet<String> = desired
-            .iter()
-            .map(|d| key(d.config.name.as_ref()))
-            .collect();
-        for monitor in current {
-            if !wanted.contains(&key(monitor.config.name.as_ref())) {
-                plan.entries.push(PlanEntry {
-                    kind: Kind::Monitor,
-                    name: monitor.config.name.as_ref().to_owned(),
-                    action: Action::Delete,
-                });
-                plan.steps.push(Step::DeleteMonitor {
-                    current: monitor.clone(),
-                });
-            }
-        }
+        let wanted = desired.iter().map(|d| d.config.name.as_ref());
+        let stored = current.iter().map(|m| (m.config.name.as_ref(), m));
+        delete_unwanted(plan, Kind::Monitor, wanted, stored, |m| {
+            Step::DeleteMonitor { current: m.clone() }
+        });
     }
     Ok(())
 }
@@ -379,21 +368,34 @@ fn plan_channels(
         }
     }
     if prune {
-        let wanted: std::collections::HashSet<String> = names.iter().map(|n| key(n)).collect();
-        for channel in current {
-            if !wanted.contains(&key(channel.config.name.as_ref())) {
-                plan.entries.push(PlanEntry {
-                    kind: Kind::Channel,
-                    name: channel.config.name.as_ref().to_owned(),
-                    action: Action::Delete,
-                });
-                plan.steps.push(Step::DeleteChannel {
-                    current: channel.clone(),
-                });
-            }
-        }
+        let wanted = names.iter().map(String::as_str);
+        let stored = current.iter().map(|c| (c.config.name.as_ref(), c));
+        delete_unwanted(plan, Kind::Channel, wanted, stored, |c| {
+            Step::DeleteChannel { current: c.clone() }
+        });
     }
     Ok(())
+}
+
+/// Plans the deletion of every stored entry whose name is not wanted.
+fn delete_unwanted<'a, T: 'a>(
+    plan: &mut Plan,
+    kind: Kind,
+    wanted: impl Iterator<Item = &'a str>,
+    stored: impl Iterator<Item = (&'a str, &'a T)>,
+    delete: impl Fn(&T) -> Step,
+) {
+    let wanted: std::collections::HashSet<String> = wanted.map(key).collect();
+    for (name, item) in stored {
+        if !wanted.contains(&key(name)) {
+            plan.entries.push(PlanEntry {
+                kind,
+                name: name.to_owned(),
+                action: Action::Delete,
+            });
+            plan.steps.push(delete(item));
+        }
+    }
 }
 
 #[cfg(test)]
