@@ -179,6 +179,18 @@ settings! {
     results_retention_days: u16 = "results_retention_days", DefaultValue::Value("30"),
         |variable, raw| number(variable, raw, 1, 3650),
         "whole days of probe results kept (1–3650); the event log is never dropped";
+    /// Days hourly roll-ups are kept beyond the results.
+    rollup_retention_days: u16 = "rollup_retention_days", DefaultValue::Value("400"),
+        |variable, raw| number(variable, raw, 0, 36500),
+        "days the hourly roll-ups (uptime, latency history) are kept beyond the results (0–36500)";
+    /// Whether badges answer without a token while auth is on.
+    public_badges: bool = "public_badges", DefaultValue::Value("false"),
+        |variable, raw| match raw {
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            other => Err(SettingError::new(variable, format!("must be true or false, got `{}`", other.unwrap_or_default()))),
+        },
+        "`true`: `/badge/...` answers without a token while auth is on";
     /// How long a notifier keeps retrying a delivery before marking it failed.
     notify_give_up: Duration = "notify_give_up_hours", DefaultValue::Value("24"),
         |variable, raw| number::<u64>(variable, raw, 1, 720).map(|hours| Duration::from_secs(hours * 3600)),
@@ -807,6 +819,8 @@ mod tests {
             ("UPWATCH_SMTP_FROM", "not an address"),
             ("UPWATCH_TLS_CA_FILE", "/nonexistent/ca.pem"),
             ("UPWATCH_AUTH", "on"),
+            ("UPWATCH_ROLLUP_RETENTION_DAYS", "-1"),
+            ("UPWATCH_PUBLIC_BADGES", "yes"),
             ("UPWATCH_BOOTSTRAP_TOKEN", "too-short"),
             ("UPWATCH_METRICS_BIND", "9090"),
             ("UPWATCH_MONITORS_FILE", "/nonexistent/monitors.yaml"),

@@ -212,11 +212,11 @@ impl Application {
                 consumer: format!("folder-{instance}"),
                 partitions: settings.partitions,
             };
-            tasks.push(housekeeping::spawn(
-                pg.clone(),
-                settings.results_retention_days,
-                stopping.clone(),
-            ));
+            let retention = housekeeping::Retention {
+                results_days: settings.results_retention_days,
+                rollup_extra_days: settings.rollup_retention_days,
+            };
+            tasks.push(housekeeping::spawn(pg.clone(), retention, stopping.clone()));
             let role = FolderRole::new(
                 pg.clone(),
                 redis.clone(),
@@ -278,6 +278,7 @@ impl Application {
             senders: Senders::new(&settings.notify())?,
             retry_policy,
             gate,
+            public_badges: settings.public_badges,
             keys: Keys::new(&settings.key_prefix),
             partitions: settings.partitions,
         };

@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod apply;
 pub mod auth;
+pub mod badges;
 pub mod channel_dto;
 pub mod channels;
 pub mod dto;
@@ -17,6 +18,7 @@ pub mod monitors;
 pub mod openapi;
 pub mod request_log;
 pub mod tokens;
+pub mod uptime;
 
 use std::net::TcpListener;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub retry_policy: RetryPolicy,
     /// Whether and how requests are authenticated.
     pub gate: auth::Gate,
+    /// Whether badges answer without a token while auth is on.
+    pub public_badges: bool,
     /// For `/metrics`: the streams whose pending entries it reports.
     pub keys: Keys,
     pub partitions: u16,
@@ -83,52 +87,65 @@ fn operations_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", "GET").get(metrics::metrics));
 }
 
+/// The badges, outside the API's prefix.
+fn badge_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/badge/{id}/status.svg", "GET").get(badges::status))
+        .service(resource("/badge/{id}/uptime.svg", "GET").get(badges::uptime));
+}
+
 /// Every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(operations_routes).service(
-        web::scope("/api/v1")
-            .service(
-                resource("/monitors", "GET, POST")
-                    .post(monitors::create)
-                    .get(monitors::list),
-            )
-            .service(resource("/monitors/bulk", "POST").post(monitors::create_many))
-            .service(
-                resource("/monitors/{id}", "GET, PATCH, DELETE")
-                    .get(monitors::get)
-                    .patch(monitors::update)
-                    .delete(monitors::delete),
-            )
-            .service(resource("/monitors/{id}/pause", "POST").post(monitors::pause))
-            .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
-            .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
-            .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
-            .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
-            .service(resource("/monitors/{id}/deliveries", "GET").get(channels::monitor_deliveries))
-            .service(
-                resource("/channels", "GET, POST")
-                    .post(channels::create)
-                    .get(channels::list),
-            )
-            .service(
-                resource("/channels/{id}", "GET, PATCH, DELETE")
-                    .get(channels::get)
-                    .patch(channels::update)
-                    .delete(channels::delete),
-            )
-            .service(resource("/channels/{id}/test", "POST").post(channels::test))
-            .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
-            .service(resource("/events", "GET").get(events::list))
-            .service(resource("/apply", "POST").post(apply::apply))
-            .service(resource("/export", "GET").get(apply::export))
-            .service(
-                resource("/tokens", "GET, POST")
-                    .post(tokens::create)
-                    .get(tokens::list),
-            )
-            .service(resource("/tokens/{name}", "DELETE").delete(tokens::revoke))
-            .service(resource("/ws", "GET").get(live::connect)),
-    );
+    cfg.configure(operations_routes)
+        .configure(badge_routes)
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    resource("/monitors", "GET, POST")
+                        .post(monitors::create)
+                        .get(monitors::list),
+                )
+                .service(resource("/monitors/bulk", "POST").post(monitors::create_many))
+                .service(
+                    resource("/monitors/{id}", "GET, PATCH, DELETE")
+                        .get(monitors::get)
+                        .patch(monitors::update)
+                        .delete(monitors::delete),
+                )
+                .service(resource("/monitors/{id}/pause", "POST").post(monitors::pause))
+                .service(resource("/monitors/{id}/resume", "POST").post(monitors::resume))
+                .service(resource("/monitors/{id}/events", "GET").get(monitors::events))
+                .service(resource("/monitors/{id}/results", "GET").get(monitors::results))
+                .service(resource("/monitors/{id}/state", "GET").get(monitors::state))
+                .service(
+                    resource("/monitors/{id}/deliveries", "GET").get(channels::monitor_deliveries),
+                )
+                .service(
+                    resource("/channels", "GET, POST")
+                        .post(channels::create)
+                        .get(channels::list),
+                )
+                .service(
+                    resource("/channels/{id}", "GET, PATCH, DELETE")
+                        .get(channels::get)
+                        .patch(channels::update)
+                        .delete(channels::delete),
+                )
+                .service(resource("/channels/{id}/test", "POST").post(channels::test))
+                .service(resource("/channels/{id}/deliveries", "GET").get(channels::deliveries))
+                .service(resource("/events", "GET").get(events::list))
+                .service(resource("/apply", "POST").post(apply::apply))
+                .service(resource("/summary", "GET").get(uptime::summary))
+                .service(resource("/uptime", "GET").get(uptime::recent))
+                .service(resource("/monitors/{id}/uptime", "GET").get(uptime::monitor_uptime))
+                .service(resource("/export", "GET").get(apply::export))
+                .service(
+                    resource("/tokens", "GET, POST")
+                        .post(tokens::create)
+                        .get(tokens::list),
+                )
+                .service(resource("/tokens/{name}", "DELETE").delete(tokens::revoke))
+                .service(resource("/ws", "GET").get(live::connect)),
+        );
 }
 
 /// Serves only `/healthz`, `/readyz` and `/metrics`: for a process

@@ -229,6 +229,26 @@ pub struct LiveQuery {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
+pub struct UptimeQuery {
+    /// RFC 3339; default 24 h before `to`.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+    /// `hour` or `day` (default: hour up to 7 days, else day).
+    bucket: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RecentUptimeQuery {
+    /// The monitors (repeatable, at most 200).
+    monitor_id: Option<Vec<uuid::Uuid>>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct ApplyQuery {
     /// Plan only; change nothing.
     dry_run: Option<bool>,
@@ -344,6 +364,11 @@ impl Modify for Conventions {
         super::tokens::list,
         super::tokens::revoke,
         super::live::connect,
+        super::uptime::summary,
+        super::uptime::monitor_uptime,
+        super::uptime::recent,
+        super::badges::status,
+        super::badges::uptime,
     ),
     components(schemas(
         ErrorBody, MonitorInput, BulkInput, BulkResponse, ChannelInput, TokenInput, ManifestInput,
@@ -352,6 +377,8 @@ impl Modify for Conventions {
         TokenResponse, CreatedTokenResponse, PlanLine, PlanSummary, PlanResponse,
         Page<MonitorResponse>, Page<EventResponse>, Page<ResultResponse>,
         Page<ChannelResponse>, Page<DeliveryResponse>, Page<TokenResponse>,
+        super::uptime::SummaryResponse, super::uptime::UptimeResponse, super::uptime::UptimeBucket,
+        super::uptime::RecentUptime, super::uptime::RecentUptimePage, super::uptime::HourCell,
     )),
     modifiers(&Conventions),
     security(("bearer" = [])),

@@ -17,9 +17,11 @@ pub mod observation;
 pub mod partitions;
 pub mod probe;
 pub mod result;
+pub mod rollup;
 pub mod schedule;
 pub mod status;
 pub mod token;
+pub mod uptime;
 pub mod version;
 
 pub use config::{FieldError, MonitorChanges, MonitorConfig};

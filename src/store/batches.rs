@@ -92,6 +92,8 @@ async fn record(
             .collect()
     };
 
+    super::rollups::add(&tx, &fresh).await?;
+
     let missing = cache.missing(&fresh);
     let mut caught_up = Vec::new();
     if !missing.is_empty() {

@@ -11,6 +11,7 @@ pub mod migrations;
 pub mod monitors;
 pub mod results;
 pub mod retention;
+pub mod rollups;
 pub mod tokens;
 
 use crate::domain::FieldError;

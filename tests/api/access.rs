@@ -118,6 +118,21 @@ async fn every_route_needs_its_scope() {
             "write",
         ),
         (Method::GET, "/api/v1/export".into(), None, "read"),
+        (Method::GET, "/api/v1/summary".into(), None, "read"),
+        (Method::GET, "/api/v1/uptime".into(), None, "read"),
+        (Method::GET, format!("{monitor}/uptime"), None, "read"),
+        (
+            Method::GET,
+            format!("/badge/{nobody}/status.svg"),
+            None,
+            "read",
+        ),
+        (
+            Method::GET,
+            format!("/badge/{nobody}/uptime.svg"),
+            None,
+            "read",
+        ),
         (Method::GET, "/api/v1/tokens".into(), None, "admin"),
         (Method::POST, "/api/v1/tokens".into(), Some(&empty), "admin"),
         (

@@ -6,6 +6,7 @@ mod audit;
 mod bench_smoke;
 mod checks;
 mod concurrency;
+mod dashboard_data;
 mod deploy;
 mod event_log;
 mod folding;

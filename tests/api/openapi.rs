@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_pipeline};
 
 /// Every operation of the contract and its additions.
-const OPERATIONS: [(&str, &str); 29] = [
+const OPERATIONS: [(&str, &str); 34] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -38,6 +38,11 @@ const OPERATIONS: [(&str, &str); 29] = [
     ("post", "/api/v1/tokens"),
     ("get", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{name}"),
+    ("get", "/api/v1/summary"),
+    ("get", "/api/v1/uptime"),
+    ("get", "/api/v1/monitors/{id}/uptime"),
+    ("get", "/badge/{id}/status.svg"),
+    ("get", "/badge/{id}/uptime.svg"),
 ];
 
 async fn document(app: &TestApp) -> Value {
@@ -207,6 +212,12 @@ async fn answers_conform_to_the_document() {
         ("/api/v1/events", "/api/v1/events"),
         ("/api/v1/export", "/api/v1/export"),
         ("/api/v1/tokens", "/api/v1/tokens"),
+        ("/api/v1/summary", "/api/v1/summary"),
+        (&format!("/api/v1/uptime?monitor_id={id}"), "/api/v1/uptime"),
+        (
+            &format!("/api/v1/monitors/{id}/uptime"),
+            "/api/v1/monitors/{id}/uptime",
+        ),
     ];
     for (path, template) in reads {
         let (status, body) = app.get_json(path).await;
