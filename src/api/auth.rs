@@ -141,10 +141,15 @@ pub fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
     }
 }
 
-/// The API's description (`/openapi.json`, `/docs`): open, so Swagger UI
-/// loads before its user has entered a token; it holds no data.
+/// The API's description (`/openapi.json`, `/docs`) and the dashboard's
+/// page and files: open, so they load before their user has entered a
+/// token; they hold no data.
 fn is_documentation(path: &str) -> bool {
-    path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/")
+    path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path == "/"
+        || path.starts_with("/assets/")
 }
 
 /// The secret a request carries: `Authorization: Bearer`, or for the live
@@ -238,6 +243,8 @@ mod tests {
             (Method::GET, "/readyz", None),
             (Method::GET, "/openapi.json", None),
             (Method::GET, "/docs/", None),
+            (Method::GET, "/", None),
+            (Method::GET, "/assets/app.js", None),
             (Method::GET, "/metrics", Some(Scope::Read)),
             (Method::GET, "/api/v1/monitors", Some(Scope::Read)),
             (Method::GET, "/api/v1/ws", Some(Scope::Read)),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod badges;
 pub mod channel_dto;
 pub mod channels;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod events;
@@ -87,6 +88,12 @@ fn operations_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", "GET").get(metrics::metrics));
 }
 
+/// The dashboard's page and files.
+fn dashboard_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/", "GET").get(dashboard::index))
+        .service(resource("/assets/{name}", "GET").get(dashboard::asset));
+}
+
 /// The badges, outside the API's prefix.
 fn badge_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/badge/{id}/status.svg", "GET").get(badges::status))
@@ -97,6 +104,7 @@ fn badge_routes(cfg: &mut web::ServiceConfig) {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(operations_routes)
         .configure(badge_routes)
+        .configure(dashboard_routes)
         .service(
             web::scope("/api/v1")
                 .service(

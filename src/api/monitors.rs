@@ -12,7 +12,7 @@ use super::dto::{
 use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::audit::AuditState;
-use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, Status};
+use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, MonitorName, Status};
 use crate::store::commands;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::results::{self, ResultQuery};
@@ -126,10 +126,27 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .single("cursor")?
         .map(cursor::decode_monitor)
         .transpose()?;
+    let name_contains = query
+        .single("name")?
+        .map(|raw| {
+            let text = raw.trim();
+            if text.is_empty()
+                || text.chars().count() > MonitorName::MAX_CHARS
+                || text.contains('\0')
+            {
+                return Err(ApiError::validation(
+                    "name",
+                    "must be 1–100 characters to search for",
+                ));
+            }
+            Ok(text.to_owned())
+        })
+        .transpose()?;
     let filter = ListFilter {
         tags,
         status,
         paused,
+        name_contains,
         after_id,
         limit: limit + 1,
     };

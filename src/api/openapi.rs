@@ -152,6 +152,8 @@ pub struct MonitorListQuery {
     /// `unknown`, `up` or `down`.
     status: Option<String>,
     paused: Option<bool>,
+    /// Only monitors whose name contains this (ignoring case).
+    name: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,

@@ -117,6 +117,8 @@ pub struct ListFilter {
     pub tags: Vec<Tag>,
     pub status: Option<Status>,
     pub paused: Option<bool>,
+    /// Monitors whose name contains this, ignoring case.
+    pub name_contains: Option<String>,
     /// Start after this id (the cursor).
     pub after_id: Option<Uuid>,
     pub limit: i64,
@@ -135,9 +137,17 @@ pub async fn list(
            AND tags @> $2::text[]
            AND ($3::text IS NULL OR status = $3)
            AND ($4::boolean IS NULL OR paused = $4)
+           AND ($6::text IS NULL OR lower(name) LIKE '%' || $6 || '%' ESCAPE '\\')
          ORDER BY id
          LIMIT $5"
     );
+    // LIKE's own characters are matched as themselves.
+    let pattern = filter.name_contains.as_ref().map(|text| {
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    });
     let rows = client
         .query(
             &sql,
@@ -147,6 +157,7 @@ pub async fn list(
                 &status,
                 &filter.paused,
                 &filter.limit,
+                &pattern,
             ],
         )
         .await

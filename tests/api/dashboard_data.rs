@@ -52,6 +52,32 @@ async fn the_summary_counts_a_paused_monitor_only_as_paused() {
 }
 
 #[actix_web::test]
+async fn monitors_are_searched_by_name_ignoring_case() {
+    let app = spawn_app().await;
+    for name in ["Checkout-API", "orders", "50%_off"] {
+        app.create_named(name).await;
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, found) = app.get_json("/api/v1/monitors?name=CHECK").await;
+    assert_eq!(names(&found), ["Checkout-API"]);
+    let (_, literal) = app.get_json("/api/v1/monitors?name=%25_").await;
+    assert_eq!(names(&literal), ["50%_off"], "% and _ are not wildcards");
+    let (_, none) = app.get_json("/api/v1/monitors?name=zzz").await;
+    assert!(names(&none).is_empty());
+    let empty = app
+        .request(Method::GET, "/api/v1/monitors?name=%20", None)
+        .await;
+    assert_error(empty, 422, "validation_failed").await;
+}
+
+#[actix_web::test]
 async fn uptime_comes_from_transitions_and_latency_from_roll_ups() {
     let app = spawn_pipeline(&[]).await;
     let target = Target::start();
