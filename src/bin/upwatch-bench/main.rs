@@ -94,11 +94,39 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
     },
+    /// The dashboard with N monitors in Debian's Chromium: first rows, DOM
+    /// size, bytes, transition → page (scripts/bench-dashboard.py).
+    Dashboard {
+        #[arg(long, default_value_t = 10_000)]
+        monitors: usize,
+        /// A Python with Playwright installed (`.ci/run` makes one).
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// The upwatch binary to measure.
+        #[arg(long, default_value = "target/release/upwatch")]
+        binary: String,
+    },
     /// 500 monitors for a few seconds: the harness works end to end.
     Smoke {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Runs the browser measurement, which prints one JSON line.
+async fn dashboard(python: &str, binary: &str, monitors: usize) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new(python)
+        .arg("scripts/bench-dashboard.py")
+        .args(["--monitors", &monitors.to_string(), "--binary", binary])
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot run {python}: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "the dashboard measurement failed: {status}"
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -151,6 +179,11 @@ fn main() -> ExitCode {
                     scenarios::resources(&common, monitors).await
                 }
                 Scenario::Smoke { common } => scenarios::smoke(&common).await,
+                Scenario::Dashboard {
+                    monitors,
+                    python,
+                    binary,
+                } => dashboard(&python, &binary, monitors).await,
             }
         };
         // Dropping the scenario drops its fleet, which kills upwatch and the target.
