@@ -66,7 +66,7 @@ class Target:
 
 
 class Upwatch:
-    def __init__(self, binary):
+    def __init__(self, binary, extra=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         suffix = uuid.uuid4().hex[:12]
@@ -78,6 +78,7 @@ class Upwatch:
             "UPWATCH_BIND": f"127.0.0.1:{self.port}",
             "UPWATCH_PARTITIONS": "4",
         })
+        env.update(extra or {})
         self.log = open(ROOT / "target" / "browser-upwatch.log", "w")
         self.process = subprocess.Popen([binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
@@ -218,11 +219,37 @@ def main():
 
             assert not errors, f"errors on the page: {errors}"
             browser.close()
+        token_prompt(args.binary)
         assert not foreign, f"requests to other hosts: {foreign}"
         print("ok: no request left upwatch")
     finally:
         upwatch.stop()
         target.server.shutdown()
+
+
+def token_prompt(binary):
+    """With auth on, the page asks for a token, then shows the monitors."""
+    secret = "uw_browser-test-bootstrap-token-" + uuid.uuid4().hex
+    guarded = Upwatch(binary, {"UPWATCH_AUTH": "tokens", "UPWATCH_BOOTSTRAP_TOKEN": secret, "UPWATCH_ROLES": "api"})
+    try:
+        request = urllib.request.Request(f"{guarded.base}/api/v1/monitors", method="POST",
+                                         data=json.dumps({"name": "guarded", "url": "https://a.example/"}).encode(),
+                                         headers={"content-type": "application/json", "authorization": f"Bearer {secret}"})
+        urllib.request.urlopen(request, timeout=10).read()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(guarded.base + "/")
+            dialog = page.get_by_role("dialog", name="This upwatch needs a token")
+            expect(dialog).to_be_visible(timeout=PATIENCE_MS)
+            page.get_by_label("API token").fill(secret)
+            page.get_by_role("button", name="Use this token").click()
+            expect(page.get_by_role("link", name="guarded")).to_be_visible(timeout=PATIENCE_MS)
+            expect(page.locator("#live")).to_have_text("live", timeout=PATIENCE_MS)
+            browser.close()
+        print("ok: with auth on, the page asks for a token, then shows the monitors and goes live")
+    finally:
+        guarded.stop()
 
 
 if __name__ == "__main__":
