@@ -42,6 +42,7 @@ impl JobSender {
         match self.0.try_send(job) {
             Ok(()) => true,
             Err(error) => {
+                crate::instruments::ticks_skipped(1);
                 tracing::warn!(error = %error, "job queue full or closed; tick dropped");
                 false
             }
@@ -93,8 +94,14 @@ impl Step for Emitter {
             self.batch = gather(first, &mut self.receiver, LINGER, BATCH_MAX).await;
         }
         // A job whose tick passed long ago (Redis was away) is not sent.
+        let gathered = self.batch.len();
         self.batch
             .retain(|job| now_ms().saturating_sub(job.scheduled_at_ms) < STALE_AFTER_MS);
+        let stale = gathered - self.batch.len();
+        if stale > 0 {
+            crate::instruments::ticks_skipped(stale as u64);
+            tracing::warn!(skipped = stale, "ticks too old to probe were skipped");
+        }
         let keys = &self.keys;
         let batch = &self.batch;
         if !batch.is_empty() {
