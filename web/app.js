@@ -179,9 +179,9 @@ function filterBar() {
   const name = h("input", { id: "filter-name", type: "search", value: filters.name, placeholder: "checkout",
     oninput: debounce((e) => refilter({ name: e.target.value.trim() }), 300) });
   return h("div", { class: "filters", role: "search" },
-    h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status),
-    h("div", { class: "field" }, h("label", { for: "filter-tag" }, "Tag"), tag),
-    h("div", { class: "field" }, h("label", { for: "filter-name" }, "Search by name"), name));
+    h("div", { class: "field" }, h("label", { for: "filter-status" }, "Filter by status"), status),
+    h("div", { class: "field" }, h("label", { for: "filter-tag" }, "Filter by tag"), tag),
+    h("div", { class: "field" }, h("label", { for: "filter-name" }, "Search monitors"), name));
 }
 
 function debounce(fn, wait) {

@@ -186,21 +186,21 @@ def main():
             print("ok: pause from the page pauses the monitor")
 
             # The form shows the API's validation message by its field, then adds.
-            page.get_by_label("Name", exact=True).fill("inventory")
-            page.get_by_label("URL", exact=True).fill("ftp://not-a-web-url")
+            page.get_by_label("Name").fill("inventory")
+            page.get_by_label("URL").fill("ftp://not-a-web-url")
             page.get_by_role("button", name="Add monitor").click()
             error = page.locator('[data-error-for="url"]')
             expect(error).to_contain_text("url", timeout=PATIENCE_MS)
             page.screenshot(path=str(SHOTS / "form-error.png"))
-            page.get_by_label("URL", exact=True).fill(target.url("/health?inventory"))
+            page.get_by_label("URL").fill(target.url("/health?inventory"))
             page.get_by_role("button", name="Add monitor").click()
             expect(table.get_by_role("link", name="inventory")).to_be_visible(timeout=PATIENCE_MS)
             print("ok: the form shows a 422's message, then adds the monitor")
 
             # Search by name narrows the list on the server.
-            page.get_by_label("Search by name").fill("pay")
+            page.get_by_label("Search monitors").fill("pay")
             expect(table.get_by_role("link")).to_have_count(1, timeout=PATIENCE_MS)
-            page.get_by_label("Search by name").fill("")
+            page.get_by_label("Search monitors").fill("")
             expect(table.get_by_role("link")).to_have_count(4, timeout=PATIENCE_MS)
 
             # A monitor's page draws its chart, uptime, results and timeline.
