@@ -271,30 +271,42 @@ function monitorRow(monitor, changed) {
   return row;
 }
 
-function addForm() {
+/// The fields a person edits (name, URL, interval, tags), each with its
+/// label and a slot for the API's message; `prefix` keeps their ids apart.
+function monitorFields(prefix, monitor, submitLabel) {
   const field = (name, labelText, attributes = {}) =>
     h("div", { class: "field" },
-      h("label", { for: `add-${name}` }, labelText),
-      h("input", { id: `add-${name}`, name, ...attributes }),
+      h("label", { for: `${prefix}-${name}` }, labelText),
+      h("input", { id: `${prefix}-${name}`, name, ...attributes }),
       h("span", { class: "error", "data-error-for": name, role: "alert" }));
+  return [
+    field("name", "Name", { required: true, value: monitor.name }),
+    field("url", "URL", { required: true, value: monitor.url, placeholder: "https://service.example/health" }),
+    field("interval_seconds", "Interval (seconds)", { type: "number", value: monitor.interval_seconds ?? 60, min: 1 }),
+    field("tags", "Tags (comma-separated)", { value: (monitor.tags || []).join(", ") }),
+    h("button", { type: "submit", class: "primary" }, submitLabel),
+    h("span", { class: "error", "data-error-for": "form", role: "alert" }),
+  ];
+}
+
+/// What the monitor fields hold, as the API's body.
+function monitorBody(form) {
+  const data = new FormData(form);
+  return {
+    name: data.get("name"),
+    url: data.get("url"),
+    interval_seconds: Number(data.get("interval_seconds")),
+    tags: String(data.get("tags") || "").split(",").map((t) => t.trim()).filter(Boolean),
+  };
+}
+
+function addForm() {
   const form = h("form", { class: "add", "aria-labelledby": "add-title", novalidate: true },
-    field("name", "Name", { required: true }),
-    field("url", "URL", { required: true, placeholder: "https://service.example/health" }),
-    field("interval_seconds", "Interval (seconds)", { type: "number", value: 60, min: 1 }),
-    field("tags", "Tags (comma-separated)"),
-    h("button", { type: "submit", class: "primary" }, "Add monitor"),
-    h("span", { class: "error", "data-error-for": "form", role: "alert" }));
+    monitorFields("add", {}, "Add monitor"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    const body = {
-      name: data.get("name"),
-      url: data.get("url"),
-      interval_seconds: Number(data.get("interval_seconds")),
-      tags: String(data.get("tags") || "").split(",").map((t) => t.trim()).filter(Boolean),
-    };
     try {
-      await api("/api/v1/monitors", { method: "POST", body });
+      await api("/api/v1/monitors", { method: "POST", body: monitorBody(form) });
       form.reset();
       overview();
     } catch (error) {
@@ -384,27 +396,10 @@ async function monitorPage(id) {
 }
 
 function fillEditForm(form, monitor, done) {
-  const field = (name, labelText, value, attributes = {}) =>
-    h("div", { class: "field" },
-      h("label", { for: `edit-${name}` }, labelText),
-      h("input", { id: `edit-${name}`, name, value, ...attributes }),
-      h("span", { class: "error", "data-error-for": name, role: "alert" }));
-  form.replaceChildren(
-    field("name", "Name", monitor.name),
-    field("url", "URL", monitor.url),
-    field("interval_seconds", "Interval (seconds)", monitor.interval_seconds, { type: "number", min: 1 }),
-    field("tags", "Tags (comma-separated)", monitor.tags.join(", ")),
-    h("button", { type: "submit", class: "primary" }, "Save"),
-    h("span", { class: "error", "data-error-for": "form", role: "alert" }));
+  form.replaceChildren(...monitorFields("edit", monitor, "Save"));
   form.onsubmit = async (event) => {
     event.preventDefault();
-    const data = new FormData(form);
-    const body = {
-      name: data.get("name"),
-      url: data.get("url"),
-      interval_seconds: Number(data.get("interval_seconds")),
-      tags: String(data.get("tags") || "").split(",").map((t) => t.trim()).filter(Boolean),
-    };
+    const body = monitorBody(form);
     try {
       const updated = await api(`/api/v1/monitors/${monitor.id}`, { method: "PATCH", body, headers: { "if-match": String(monitor.version) } });
       form.hidden = true;

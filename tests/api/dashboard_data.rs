@@ -7,20 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with, spawn_pipeline, wait_for};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, spawn_pipeline, wait_for};
 use crate::target::Target;
-
-async fn wait_status(app: &TestApp, id: &str, wanted: &str) {
-    wait_for(
-        &format!("{id} {wanted}"),
-        Duration::from_secs(30),
-        || async {
-            let (_, body) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
-            (body["status"] == wanted).then_some(())
-        },
-    )
-    .await;
-}
 
 #[actix_web::test]
 async fn the_summary_counts_a_paused_monitor_only_as_paused() {
@@ -86,7 +74,7 @@ async fn uptime_comes_from_transitions_and_latency_from_roll_ups() {
             "interval_seconds": 1, "timeout_ms": 500, "failure_threshold": 1}))
         .await;
     let id = monitor["id"].as_str().unwrap().to_owned();
-    wait_status(&app, &id, "up").await;
+    crate::pipeline::wait_for_status(&app, &id, "up").await;
     let path = format!("/api/v1/monitors/{id}/uptime");
     let (status, history) = app.get_json(&path).await;
     assert_eq!(status, 200, "{history}");
@@ -99,7 +87,7 @@ async fn uptime_comes_from_transitions_and_latency_from_roll_ups() {
     assert_eq!(history["uptime"], 1.0, "only up time so far: {history}");
 
     target.answer(503);
-    wait_status(&app, &id, "down").await;
+    crate::pipeline::wait_for_status(&app, &id, "down").await;
     // Some down time must pass to count.
     let (_, later) = wait_for("down time to count", Duration::from_secs(10), || async {
         let (status, body) = app.get_json(&path).await;

@@ -2,12 +2,10 @@
 //! and counters that move as probes run. The recorder is per process, and
 //! the tests of this binary share one, so counts are compared before and after.
 
-use std::time::Duration;
-
 use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_pipeline, spawn_roles, wait_for};
+use crate::helpers::{spawn_pipeline, spawn_roles};
 use crate::target::Target;
 
 const CONTRACT: [&str; 10] = [
@@ -85,7 +83,7 @@ async fn metrics_name_the_contract_and_move_with_probes() {
         }))
         .await;
     let id = monitor["id"].as_str().unwrap().to_owned();
-    wait_status(&app, &id, "up").await;
+    crate::pipeline::wait_for_status(&app, &id, "up").await;
     let results = crate::pipeline::results(&app, &id).await.len() as f64;
     let after = scrape(&app.address).await;
     let up_after = value(&after, "upwatch_probes_total", &[("result", "up")]).unwrap();
@@ -119,7 +117,7 @@ async fn metrics_name_the_contract_and_move_with_probes() {
     );
 
     target.answer(503);
-    wait_status(&app, &id, "down").await;
+    crate::pipeline::wait_for_status(&app, &id, "down").await;
     let channel = app
         .request(
             reqwest::Method::POST,
@@ -151,18 +149,6 @@ async fn metrics_name_the_contract_and_move_with_probes() {
             "{metric} missing from /metrics"
         );
     }
-}
-
-async fn wait_status(app: &TestApp, id: &str, wanted: &str) {
-    wait_for(
-        &format!("{id} {wanted}"),
-        Duration::from_secs(30),
-        || async {
-            let (_, body) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
-            (body["status"] == wanted).then_some(())
-        },
-    )
-    .await;
 }
 
 #[actix_web::test]

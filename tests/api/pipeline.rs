@@ -32,7 +32,7 @@ async fn transitions(app: &TestApp, id: &str) -> Vec<Value> {
     status_changes(&body)
 }
 
-async fn wait_for_status(app: &TestApp, id: &str, wanted: &str) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, id: &str, wanted: &str) -> Value {
     wait_for(
         &format!("monitor {id} to be {wanted}"),
         PATIENCE,
