@@ -279,6 +279,7 @@ impl Application {
             retry_policy,
             gate,
             public_badges: settings.public_badges,
+            badges: Arc::default(),
             keys: Keys::new(&settings.key_prefix),
             partitions: settings.partitions,
         };

@@ -13,8 +13,47 @@ use crate::domain::Status;
 use crate::domain::uptime;
 use crate::store::{monitors, rollups};
 
-/// How long a client or proxy may keep a badge.
+/// How long a client, a proxy or this process keeps a badge.
 const CACHE_SECONDS: u32 = 5;
+/// Badges kept at most; beyond, the cache starts over.
+const CACHE_ENTRIES: usize = 10_000;
+
+/// Badges drawn in the last few seconds, so a popular README does not
+/// query PostgreSQL for every view.
+#[derive(Debug, Default)]
+pub struct BadgeCache {
+    drawn: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
+}
+
+impl BadgeCache {
+    fn get(&self, key: &str) -> Option<String> {
+        let drawn = self.drawn.lock().ok()?;
+        let (at, svg) = drawn.get(key)?;
+        (at.elapsed().as_secs() < u64::from(CACHE_SECONDS)).then(|| svg.clone())
+    }
+
+    fn put(&self, key: String, svg: &str) {
+        if let Ok(mut drawn) = self.drawn.lock() {
+            if drawn.len() >= CACHE_ENTRIES {
+                drawn.clear();
+            }
+            drawn.insert(key, (std::time::Instant::now(), svg.to_owned()));
+        }
+    }
+
+    /// The badge under `key`, drawn by `draw` unless one is fresh.
+    async fn through<F>(&self, key: String, draw: F) -> Result<HttpResponse, ApiError>
+    where
+        F: std::future::Future<Output = Result<String, ApiError>>,
+    {
+        if let Some(svg) = self.get(&key) {
+            return Ok(badge(svg));
+        }
+        let svg = draw.await?;
+        self.put(key, &svg);
+        Ok(badge(svg))
+    }
+}
 
 const GREEN: &str = "#2e7d32";
 const RED: &str = "#c62828";
@@ -67,7 +106,12 @@ pub async fn status(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, view) = live_monitor(&state, &path).await?;
+    let key = format!("status {}", path.as_str());
+    state.badges.through(key, draw_status(&state, &path)).await
+}
+
+async fn draw_status(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    let (_, view) = live_monitor(state, raw).await?;
     let (value, colour) = if view.monitor.paused {
         ("paused", GREY)
     } else {
@@ -77,7 +121,7 @@ pub async fn status(
             Status::Unknown => ("unknown", GREY),
         }
     };
-    Ok(badge(svg(view.monitor.config.name.as_ref(), value, colour)))
+    Ok(svg(view.monitor.config.name.as_ref(), value, colour))
 }
 
 #[utoipa::path(get, path = "/badge/{id}/uptime.svg", operation_id = "uptime_badge", tag = "monitors",
@@ -89,7 +133,16 @@ pub async fn uptime(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = QueryParams::from_request(&req)?;
-    let (label, span) = match query.single("window")?.unwrap_or("24h") {
+    let window = query.single("window")?.unwrap_or("24h").to_owned();
+    let key = format!("uptime {window} {}", path.as_str());
+    state
+        .badges
+        .through(key, draw_uptime(&state, &path, &window))
+        .await
+}
+
+async fn draw_uptime(state: &AppState, raw: &str, window: &str) -> Result<String, ApiError> {
+    let (label, span) = match window {
         "24h" => ("uptime 24h", Duration::DAY),
         "7d" => ("uptime 7d", Duration::days(7)),
         "30d" => ("uptime 30d", Duration::days(30)),
@@ -100,7 +153,7 @@ pub async fn uptime(
             ));
         }
     };
-    let (client, view) = live_monitor(&state, &path).await?;
+    let (client, view) = live_monitor(state, raw).await?;
     let to = OffsetDateTime::now_utc();
     let from = to - span;
     let (initial, changes) = rollups::lifecycle(&client, view.monitor.id, from, to).await?;
@@ -118,7 +171,7 @@ pub async fn uptime(
             (percent(share), colour)
         }
     };
-    Ok(badge(svg(label, &value, colour)))
+    Ok(svg(label, &value, colour))
 }
 
 /// `99.95%`: two decimals, never rounding a shortfall up to 100.

@@ -53,6 +53,8 @@ pub struct AppState {
     pub gate: auth::Gate,
     /// Whether badges answer without a token while auth is on.
     pub public_badges: bool,
+    /// Badges drawn in the last seconds.
+    pub badges: std::sync::Arc<badges::BadgeCache>,
     /// For `/metrics`: the streams whose pending entries it reports.
     pub keys: Keys,
     pub partitions: u16,

@@ -261,3 +261,32 @@ async fn badges_are_public_only_when_allowed() {
         assert_eq!(api.status().as_u16(), 401, "only badges are public");
     }
 }
+
+#[actix_web::test]
+async fn a_badge_is_drawn_once_per_few_seconds() {
+    let app = spawn_app().await;
+    let id = app.create_named("cached").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let badge = || async {
+        let response = app
+            .http
+            .get(app.url(&format!("/badge/{id}/status.svg")))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    };
+    let first = badge().await;
+    assert!(first.contains("cached: unknown"), "{first}");
+    app.post_empty(&format!("/api/v1/monitors/{id}/pause"))
+        .await;
+    let (_, monitor) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
+    assert_eq!(monitor["paused"], true);
+    assert_eq!(
+        badge().await,
+        first,
+        "served from the cache, not drawn again"
+    );
+}
