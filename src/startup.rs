@@ -179,11 +179,15 @@ impl Application {
                 reclaim_after: settings.reclaim_after,
                 threads: settings.worker_threads,
             };
-            let prober = Prober::trusting(&settings.tls_ca)?;
-            let worker_redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
-            let worker =
-                worker::spawn(worker_redis, keys.clone(), prober, config, stopping.clone())
-                    .map_err(StartupError::WorkerRuntime)?;
+            let mut lanes = Vec::with_capacity(settings.worker_threads);
+            for _ in 0..settings.worker_threads {
+                lanes.push(worker::Lane {
+                    redis: queue::pool(&settings.redis_url, settings.redis_pool_size)?,
+                    prober: Prober::trusting(&settings.tls_ca)?,
+                });
+            }
+            let worker = worker::spawn(lanes, keys.clone(), config, stopping.clone())
+                .map_err(StartupError::WorkerRuntime)?;
             tasks.push(worker);
         }
         let retry_policy = RetryPolicy::new(settings.notify_give_up);

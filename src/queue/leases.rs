@@ -12,16 +12,23 @@ use deadpool_redis::redis;
 use super::keys::Keys;
 use super::stream::{QueueError, redis_error};
 
-/// Takes a lease that nobody holds, or renews it if this member holds it
-/// already: a member is an instance name, so a process restarted under the
-/// same name (after a crash) takes its own leases back at once.
-const TAKE_OR_RENEW: &str = "local holder = redis.call('GET', KEYS[1]) \
-    if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
-    if holder then return 0 end \
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
-/// Gives a lease up only if this member still holds it.
-const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-    return redis.call('DEL', KEYS[1]) else return 0 end";
+/// Takes each lease in KEYS that nobody holds, or renews it if this member
+/// holds it already (a member is an instance name, so a process restarted
+/// under the same name, after a crash, takes its own leases back at once);
+/// returns the positions (from 1) of the keys held afterwards. One script
+/// for every partition: one command a cycle instead of one per partition.
+const TAKE_OR_RENEW: &str = "local held = {} \
+    for i, key in ipairs(KEYS) do \
+      local holder = redis.call('GET', key) \
+      if holder == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) held[#held + 1] = i \
+      elseif not holder then redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) held[#held + 1] = i end \
+    end \
+    return held";
+/// Gives up each lease in KEYS this member still holds.
+const RELEASE: &str = "for _, key in ipairs(KEYS) do \
+      if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end \
+    end \
+    return 0";
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
@@ -93,25 +100,19 @@ pub async fn renew_and_acquire(
     if order.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let mut pipeline = redis::pipe();
-    for partition in &order {
-        pipeline
-            .cmd("EVAL")
-            .arg(TAKE_OR_RENEW)
-            .arg(1)
-            .arg(keys.lease(role, *partition))
-            .arg(member)
-            .arg(millis(lease));
-    }
-    let replies: Vec<redis::Value> = pipeline
+    let lease_keys: Vec<String> = order.iter().map(|p| keys.lease(role, *p)).collect();
+    let held: Vec<usize> = redis::cmd("EVAL")
+        .arg(TAKE_OR_RENEW)
+        .arg(lease_keys.len())
+        .arg(&lease_keys)
+        .arg(member)
+        .arg(millis(lease))
         .query_async(connection)
         .await
         .map_err(redis_error("renewing and taking leases"))?;
-    Ok(order
+    Ok(held
         .into_iter()
-        .zip(replies)
-        .filter(|(_, reply)| matches!(reply, redis::Value::Int(1)))
-        .map(|(partition, _)| partition)
+        .filter_map(|position| order.get(position.checked_sub(1)?).copied())
         .collect())
 }
 
@@ -126,17 +127,12 @@ pub async fn release(
     if partitions.is_empty() {
         return Ok(());
     }
-    let mut pipeline = redis::pipe();
-    for partition in partitions {
-        pipeline
-            .cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(keys.lease(role, *partition))
-            .arg(member)
-            .ignore();
-    }
-    pipeline
+    let lease_keys: Vec<String> = partitions.iter().map(|p| keys.lease(role, *p)).collect();
+    redis::cmd("EVAL")
+        .arg(RELEASE)
+        .arg(lease_keys.len())
+        .arg(&lease_keys)
+        .arg(member)
         .query_async::<()>(connection)
         .await
         .map_err(redis_error("releasing leases"))

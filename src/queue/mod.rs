@@ -88,6 +88,47 @@ pub(crate) async fn on_redis<T>(
     operation(&mut connection).await.map_err(|e| e.to_string())
 }
 
+/// A pooled connection that one loop keeps between its steps. Taking a
+/// connection from the pool costs a round trip (the pool checks it with
+/// `UNWATCH` and `PING`), which at everyday rates was most of Redis's work;
+/// a kept one costs only the loop's own commands. After a failure the
+/// connection is thrown away, not returned, and the next use takes a fresh one.
+pub struct HeldConnection {
+    pool: RedisPool,
+    connection: Option<deadpool_redis::Connection>,
+}
+
+impl HeldConnection {
+    pub fn new(pool: RedisPool) -> Self {
+        Self {
+            pool,
+            connection: None,
+        }
+    }
+
+    /// Runs `operation` on the kept connection (taken first if need be).
+    pub(crate) async fn run<T>(
+        &mut self,
+        operation: impl AsyncFnOnce(&mut deadpool_redis::Connection) -> Result<T, QueueError>,
+    ) -> Result<T, String> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(self.pool.get().await.map_err(|e| e.to_string())?),
+        };
+        match operation(connection).await {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                if let Some(broken) = self.connection.take() {
+                    drop(deadpool_redis::Connection::take(broken));
+                }
+                Err(error.to_string())
+            }
+        }
+    }
+}
+
 /// Entries delivered to a consumer group and not yet acknowledged: on the
 /// jobs stream (workers) and on every results stream together (folders).
 /// A stream or group not made yet counts as none.

@@ -21,8 +21,9 @@ use crate::queue::keys::Keys;
 use crate::queue::results::{self, ResultsEntry};
 use crate::queue::stream::ReadFrom;
 use crate::queue::transitions::{self, FeedItem, TransitionMessage};
-use crate::queue::{RedisPool, on_redis};
+use crate::queue::{HeldConnection, RedisPool, on_redis};
 use crate::runtime::Shutdown;
+use crate::runtime::batching::AdaptiveLinger;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::retry::{Until, retry};
 use crate::store::batches::{self, BatchOutcome};
@@ -33,9 +34,13 @@ const READ_BATCH: usize = 250;
 /// After a read that did not fill a batch, the next waits until this long
 /// after it, so results that arrive meanwhile are folded together: every
 /// transaction has a fixed cost (five statements, a commit), paid once per
-/// few hundred results instead of once per few dozen. A result that arrives
-/// while the folder is idle is still read at once.
-const GATHER_FOR: Duration = Duration::from_millis(50);
+/// few hundred results instead of once per few dozen. The wait follows the
+/// rate (about `GATHER_WANT` entries' worth) within these bounds, the upper
+/// one part of the budget from a probe's end to its transition's record. A
+/// result that arrives while the folder is idle is still read at once.
+const GATHER_MIN: Duration = Duration::from_millis(50);
+const GATHER_MAX: Duration = Duration::from_millis(250);
+const GATHER_WANT: usize = 100;
 /// How long a read waits for new entries; also how quickly shutdown and
 /// lease changes are noticed. Well under the Redis reply timeout (see
 /// `queue::pool`).
@@ -120,6 +125,8 @@ pub fn spawn(role: FolderRole, shutdown: Shutdown) -> JoinHandle<()> {
 /// left), has the actor fold them, publishes the transitions, and acks.
 pub struct FolderRole {
     folder: Addr<Folder>,
+    /// Kept for the reads; the writes after a commit retry on the pool.
+    reader: HeldConnection,
     redis: RedisPool,
     keys: Keys,
     config: FolderConfig,
@@ -133,6 +140,7 @@ pub struct FolderRole {
     next_reclaim: Instant,
     /// When the last read returned, if it did not fill a batch.
     gathering_since: Option<Instant>,
+    gather: AdaptiveLinger,
 }
 
 impl FolderRole {
@@ -151,6 +159,7 @@ impl FolderRole {
         });
         Self {
             folder,
+            reader: HeldConnection::new(redis.clone()),
             redis,
             keys,
             config,
@@ -160,6 +169,7 @@ impl FolderRole {
             from: ReadFrom::OwnPending,
             next_reclaim: Instant::now(),
             gathering_since: None,
+            gather: AdaptiveLinger::new(GATHER_MIN, GATHER_MAX, GATHER_WANT),
         }
     }
 
@@ -194,11 +204,10 @@ impl Step for FolderRole {
     /// restarted empty lost them with the streams).
     async fn prepare(&mut self) -> Result<(), StepError> {
         let (keys, partitions) = (&self.keys, self.config.partitions);
-        on_redis(&self.redis, async |connection| {
-            results::ensure_groups(connection, keys, partitions).await
-        })
-        .await
-        .map_err(StepError::queue)
+        self.reader
+            .run(async |connection| results::ensure_groups(connection, keys, partitions).await)
+            .await
+            .map_err(StepError::queue)
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
@@ -207,14 +216,14 @@ impl Step for FolderRole {
             return Ok(Outcome::Sleep(Duration::from_millis(200)));
         }
         if let Some(since) = self.gathering_since.take() {
-            let wait = GATHER_FOR.saturating_sub(since.elapsed());
+            let wait = self.gather.linger().saturating_sub(since.elapsed());
             if !wait.is_zero() {
                 return Ok(Outcome::Sleep(wait));
             }
         }
         let reclaim = Instant::now() >= self.next_reclaim;
         let (streams, consumer, from) = (&self.streams, &self.config.consumer, self.from);
-        let read = on_redis(&self.redis, async |connection| {
+        let read = self.reader.run(async |connection| {
             if reclaim {
                 results::reclaim(connection, streams, consumer, RECLAIM_AFTER_MS, READ_BATCH).await
             } else {
@@ -238,6 +247,9 @@ impl Step for FolderRole {
                 self.from = ReadFrom::New;
             }
             return Ok(Outcome::Idle);
+        }
+        if !reclaim {
+            self.gather.observe(entries.len(), Instant::now());
         }
         if entries.len() < READ_BATCH {
             self.gathering_since = Some(Instant::now());

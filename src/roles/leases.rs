@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::domain::partitions::assigned_to;
 use crate::queue::keys::Keys;
 use crate::queue::leases;
-use crate::queue::{RedisPool, on_redis};
+use crate::queue::{HeldConnection, RedisPool};
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::{Shutdown, now_ms};
 
@@ -80,7 +80,7 @@ pub fn spawn(
 /// The lease keeper of one role: each step is one cycle (heartbeat, then
 /// release, renew and take leases), and sleeps until the next.
 pub struct LeaseKeeper {
-    redis: RedisPool,
+    redis: HeldConnection,
     keys: Keys,
     config: LeaseConfig,
     owned: watch::Sender<BTreeSet<u16>>,
@@ -92,7 +92,7 @@ impl LeaseKeeper {
     pub fn new(redis: RedisPool, keys: Keys, config: LeaseConfig) -> (Self, Owned) {
         let (owned, receiver) = watch::channel(BTreeSet::new());
         let keeper = Self {
-            redis,
+            redis: HeldConnection::new(redis),
             keys,
             config,
             owned,
@@ -119,13 +119,14 @@ impl LeaseKeeper {
     /// One cycle. Failures are logged, not returned: what is held lapses on
     /// its own clock, so the next cycle must come on time whatever happened.
     async fn cycle(&mut self, started: Instant) {
-        let (redis, keys, config) = (&self.redis, &self.keys, &self.config);
+        let (keys, config) = (&self.keys, &self.config);
         let (role, member) = (config.role, config.member.as_str());
         let members = bounded(&self.held, config, async {
-            on_redis(redis, async |c| {
-                leases::heartbeat(c, keys, role, member, now_ms(), config.lease).await
-            })
-            .await
+            self.redis
+                .run(async |c| {
+                    leases::heartbeat(c, keys, role, member, now_ms(), config.lease).await
+                })
+                .await
         })
         .await;
         let members = match members {
@@ -147,18 +148,20 @@ impl LeaseKeeper {
             self.held.retain(|p, _| wanted.contains(p));
             self.publish();
             let _ = bounded(&self.held, config, async {
-                on_redis(redis, async |c| {
-                    leases::release(c, keys, role, member, &dropping).await
-                })
-                .await
+                self.redis
+                    .run(async |c| leases::release(c, keys, role, member, &dropping).await)
+                    .await
             })
             .await;
         }
         let keeping: BTreeSet<u16> = self.held.keys().copied().collect();
-        let taken = on_redis(redis, async |c| {
-            leases::renew_and_acquire(c, keys, role, member, &keeping, &wanted, config.lease).await
-        })
-        .await;
+        let taken = self
+            .redis
+            .run(async |c| {
+                leases::renew_and_acquire(c, keys, role, member, &keeping, &wanted, config.lease)
+                    .await
+            })
+            .await;
         match taken {
             Ok(taken) => {
                 let valid_until = started + config.lease - config.margin();
@@ -195,10 +198,12 @@ impl Step for LeaseKeeper {
         self.held.clear();
         self.publish();
         let (keys, role, member) = (&self.keys, self.config.role, self.config.member.as_str());
-        let _ = on_redis(&self.redis, async |c| {
-            leases::release(c, keys, role, member, &releasing).await?;
-            leases::leave(c, keys, role, member).await
-        })
-        .await;
+        let _ = self
+            .redis
+            .run(async |c| {
+                leases::release(c, keys, role, member, &releasing).await?;
+                leases::leave(c, keys, role, member).await
+            })
+            .await;
     }
 }

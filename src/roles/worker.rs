@@ -21,8 +21,8 @@ use crate::domain::result::to_micros;
 use crate::probe::Prober;
 use crate::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use crate::queue::keys::Keys;
-use crate::queue::{RedisPool, on_redis};
-use crate::runtime::batching::gather;
+use crate::queue::{HeldConnection, RedisPool, on_redis};
+use crate::runtime::batching::{AdaptiveLinger, gather};
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::{Shutdown, spawn_on_own_runtime};
 
@@ -36,9 +36,12 @@ const READ_BATCH: usize = 64;
 const READ_BLOCK_MS: usize = 200;
 /// Results published per pipeline, at most, and how long the first waits:
 /// long enough that, under load, a partition's results share an entry
-/// (with 64 partitions, 5 ms gathered about one result per partition).
+/// (with 64 partitions, 5 ms gathered about one result per partition), and
+/// at everyday rates that a few dozen share a round trip.
 const PUBLISH_BATCH: usize = 2_000;
-const PUBLISH_LINGER: Duration = Duration::from_millis(20);
+const PUBLISH_LINGER_MIN: Duration = Duration::from_millis(20);
+const PUBLISH_LINGER_MAX: Duration = Duration::from_millis(100);
+const PUBLISH_WANT: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -78,26 +81,64 @@ fn entries_for(free: usize) -> usize {
     (free / JOBS_PER_ENTRY).clamp(1, READ_BATCH)
 }
 
-/// Starts a worker; it runs until shutdown, then finishes the probes in
-/// flight, publishes and acknowledges them, and returns. `redis` should be a
-/// pool of its own: its connections are driven by the worker's runtime.
+/// What one thread of a worker needs of its own: connections and HTTP
+/// clients are driven by the runtime that made them, and one shared across
+/// threads would wake the other thread for every reply.
+pub struct Lane {
+    pub redis: RedisPool,
+    pub prober: Prober,
+}
+
+/// Starts a worker of one lane per thread (`config.threads` lanes), each a
+/// consumer of its own on a single-threaded runtime of its own, sharing the
+/// concurrency. It runs until shutdown, then finishes the probes in flight,
+/// publishes and acknowledges them, and returns.
 pub fn spawn(
-    redis: RedisPool,
+    lanes: Vec<Lane>,
     keys: Keys,
-    prober: Prober,
     config: WorkerConfig,
     shutdown: Shutdown,
 ) -> std::io::Result<JoinHandle<()>> {
-    let threads = config.threads;
-    spawn_on_own_runtime("upwatch-worker", threads, move || async move {
-        consumer::run(Worker::new(redis, keys, prober, config), shutdown).await;
-    })
+    let count = lanes.len();
+    let mut running = Vec::with_capacity(count);
+    for (i, lane) in lanes.into_iter().enumerate() {
+        let lane_config = WorkerConfig {
+            consumer: lane_consumer(&config.consumer, i, count),
+            concurrency: config.concurrency.div_ceil(count).max(1),
+            threads: 1,
+            ..config.clone()
+        };
+        let (keys, shutdown) = (keys.clone(), shutdown.clone());
+        running.push(spawn_on_own_runtime(
+            "upwatch-worker",
+            1,
+            move || async move {
+                let worker = Worker::new(lane.redis, keys, lane.prober, lane_config);
+                consumer::run(worker, shutdown).await;
+            },
+        )?);
+    }
+    Ok(actix_web::rt::spawn(async move {
+        futures_util::future::join_all(running).await;
+    }))
+}
+
+/// A lane's consumer name: the worker's own when it has one lane, so a
+/// restarted worker of one thread resumes what it had taken.
+fn lane_consumer(consumer: &str, lane: usize, lanes: usize) -> String {
+    if lanes <= 1 {
+        consumer.to_owned()
+    } else {
+        format!("{consumer}-{lane}")
+    }
 }
 
 /// The worker role: each step reads entries of jobs (or, every so often,
 /// reclaims those a dead worker left) and starts their probes.
 pub struct Worker {
-    redis: RedisPool,
+    /// Kept for the reads; `pool` lends connections for the rarer rest.
+    redis: HeldConnection,
+    pool: RedisPool,
     keys: Keys,
     config: WorkerConfig,
     /// `None` once stopped: dropping it lets the publisher finish.
@@ -116,10 +157,11 @@ impl Worker {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
         let publisher = Publisher {
             finished: finished_rx,
-            redis: redis.clone(),
+            redis: HeldConnection::new(redis.clone()),
             keys: keys.clone(),
             partitions: config.partitions,
             batch: None,
+            linger: AdaptiveLinger::new(PUBLISH_LINGER_MIN, PUBLISH_LINGER_MAX, PUBLISH_WANT),
         };
         // Publishing never gives up: a result is only lost if the process
         // dies, and then its job is still pending and will be reclaimed.
@@ -131,7 +173,8 @@ impl Worker {
             consumer: config.consumer.clone(),
         };
         Self {
-            redis,
+            redis: HeldConnection::new(redis.clone()),
+            pool: redis,
             keys,
             config,
             probes: Some(probes),
@@ -145,28 +188,33 @@ impl Worker {
     fn reclaim_every(&self) -> Duration {
         (self.config.reclaim_after / 2).clamp(Duration::from_millis(200), Duration::from_secs(5))
     }
+}
 
-    /// Takes over entries idle for longer than `reclaim_after` and starts them.
-    async fn reclaim(&self, probes: &Probes) -> Result<Outcome, StepError> {
-        let free = probes.slots.available_permits();
-        if free == 0 {
-            return Ok(Outcome::Idle);
-        }
-        let min_idle_ms =
-            usize::try_from(self.config.reclaim_after.as_millis()).unwrap_or(usize::MAX);
-        let (keys, consumer) = (&self.keys, &self.config.consumer);
-        let deliveries = on_redis(&self.redis, async |connection| {
+/// Takes over entries idle for longer than `reclaim_after` and starts them.
+async fn reclaim(
+    redis: &mut HeldConnection,
+    keys: &Keys,
+    config: &WorkerConfig,
+    probes: &Probes,
+) -> Result<Outcome, StepError> {
+    let free = probes.slots.available_permits();
+    if free == 0 {
+        return Ok(Outcome::Idle);
+    }
+    let min_idle_ms = usize::try_from(config.reclaim_after.as_millis()).unwrap_or(usize::MAX);
+    let consumer = &config.consumer;
+    let deliveries = redis
+        .run(async |connection| {
             jobs::reclaim(connection, keys, consumer, min_idle_ms, entries_for(free)).await
         })
         .await
         .map_err(StepError::queue)?;
-        let count = deliveries.len();
-        for delivery in deliveries {
-            tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
-            probes.start(delivery).await;
-        }
-        Ok(Outcome::worked(count))
+    let count = deliveries.len();
+    for delivery in deliveries {
+        tracing::info!(entry_id = %delivery.entry_id, times_delivered = delivery.times_delivered, "reclaimed jobs another worker left");
+        probes.start(delivery).await;
     }
+    Ok(Outcome::worked(count))
 }
 
 impl Step for Worker {
@@ -178,17 +226,17 @@ impl Step for Worker {
     /// lost it with the stream); at the first start, the jobs this consumer
     /// took before a restart.
     async fn prepare(&mut self) -> Result<(), StepError> {
-        on_redis(&self.redis, async |connection| {
-            jobs::ensure_group(connection, &self.keys).await
-        })
-        .await
-        .map_err(StepError::queue)?;
+        let keys = &self.keys;
+        self.redis
+            .run(async |connection| jobs::ensure_group(connection, keys).await)
+            .await
+            .map_err(StepError::queue)?;
         if !self.resumed
             && let Some(probes) = &self.probes
         {
             self.resumed = true;
             probes
-                .resume_own_pending(&self.redis, &self.keys, self.config.concurrency)
+                .resume_own_pending(&self.pool, &self.keys, self.config.concurrency)
                 .await;
         }
         Ok(())
@@ -203,15 +251,17 @@ impl Step for Worker {
             return Ok(Outcome::Finished);
         };
         if reclaim {
-            return self.reclaim(probes).await;
+            return self::reclaim(&mut self.redis, &self.keys, &self.config, probes).await;
         }
         let count = entries_for(probes.wait_for_a_slot().await);
         let (keys, consumer) = (&self.keys, &self.config.consumer);
-        let deliveries = on_redis(&self.redis, async |connection| {
-            jobs::read(connection, keys, consumer, count, READ_BLOCK_MS).await
-        })
-        .await
-        .map_err(StepError::queue)?;
+        let deliveries = self
+            .redis
+            .run(async |connection| {
+                jobs::read(connection, keys, consumer, count, READ_BLOCK_MS).await
+            })
+            .await
+            .map_err(StepError::queue)?;
         let count = deliveries.len();
         for delivery in deliveries {
             probes.start(delivery).await;
@@ -344,11 +394,12 @@ impl Probes {
 /// whose jobs are all done; finishes once every sender is gone.
 struct Publisher {
     finished: mpsc::UnboundedReceiver<Finished>,
-    redis: RedisPool,
+    redis: HeldConnection,
     keys: Keys,
     partitions: u16,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Option<(Vec<ProbeResult>, Vec<String>)>,
+    linger: AdaptiveLinger,
 }
 
 impl Step for Publisher {
@@ -361,7 +412,10 @@ impl Step for Publisher {
             let Some(first) = self.finished.recv().await else {
                 return Ok(Outcome::Finished);
             };
-            let gathered = gather(first, &mut self.finished, PUBLISH_LINGER, PUBLISH_BATCH).await;
+            let began = Instant::now();
+            let linger = self.linger.linger();
+            let gathered = gather(first, &mut self.finished, linger, PUBLISH_BATCH).await;
+            self.linger.observe(gathered.len(), began);
             let mut results = Vec::with_capacity(gathered.len());
             let mut entry_ids = Vec::new();
             for finished in gathered {
@@ -376,11 +430,12 @@ impl Step for Publisher {
             return Ok(Outcome::Idle);
         };
         let (keys, partitions) = (&self.keys, self.partitions);
-        on_redis(&self.redis, async |connection| {
-            jobs::complete(connection, keys, partitions, results, entry_ids).await
-        })
-        .await
-        .map_err(StepError::queue)?;
+        self.redis
+            .run(async |connection| {
+                jobs::complete(connection, keys, partitions, results, entry_ids).await
+            })
+            .await
+            .map_err(StepError::queue)?;
         let published = results.len() + entry_ids.len();
         self.batch = None;
         Ok(Outcome::Worked(published))

@@ -1,6 +1,7 @@
 //! `upwatch-bench`: measures upwatch from the outside. See BENCHMARKS.md.
 
 mod fleet;
+mod kuma;
 mod measure;
 mod notify;
 mod scenarios;
@@ -59,6 +60,22 @@ enum Scenario {
         /// What the monitors check.
         #[arg(long, value_enum, default_value_t = scenarios::Workload::Http)]
         workload: scenarios::Workload,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Uptime Kuma's everyday workload: N HTTP monitors at I s against
+    /// nginx; CPU per check of upwatch + PostgreSQL + Redis, idle and loaded.
+    Kuma {
+        #[arg(long, default_value_t = 2000)]
+        monitors: usize,
+        #[arg(long, default_value_t = 20)]
+        interval: u32,
+        /// Seconds measured after one interval of warm-up.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Seconds measured idle, before the monitors are registered.
+        #[arg(long, default_value_t = 20)]
+        idle: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -164,6 +181,13 @@ fn main() -> ExitCode {
                     workload,
                     common,
                 } => scenarios::ceiling(&common, &rates, window, warm_up, workload).await,
+                Scenario::Kuma {
+                    monitors,
+                    interval,
+                    window,
+                    idle,
+                    common,
+                } => kuma::kuma(&common, monitors, interval, window, idle).await,
                 Scenario::Latency {
                     load,
                     flips,

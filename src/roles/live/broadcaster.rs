@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::domain::feed::{FeedItem, Filter};
 use crate::queue::keys::Keys;
 use crate::queue::transitions;
-use crate::queue::{RedisPool, on_redis};
+use crate::queue::{HeldConnection, RedisPool};
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 
@@ -135,7 +135,7 @@ pub fn tail(
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let tail = Tail {
-        redis,
+        redis: HeldConnection::new(redis),
         keys,
         broadcaster,
         after: None,
@@ -146,7 +146,7 @@ pub fn tail(
 /// The broadcaster's feed: each step reads the transitions after the last
 /// one read (no group: every API process sees every transition).
 pub struct Tail {
-    redis: RedisPool,
+    redis: HeldConnection,
     keys: Keys,
     broadcaster: Addr<Broadcaster>,
     /// The last entry read; `None` until the first read, which starts at the
@@ -161,17 +161,20 @@ impl Step for Tail {
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
         let (keys, after) = (&self.keys, &self.after);
-        let (from, entries) = on_redis(&self.redis, async |connection| {
-            let from = match after {
-                Some(id) => id.clone(),
-                None => transitions::newest_id(connection, keys).await?,
-            };
-            let entries =
-                transitions::read_after(connection, keys, &from, READ_BATCH, READ_BLOCK_MS).await?;
-            Ok((from, entries))
-        })
-        .await
-        .map_err(StepError::queue)?;
+        let (from, entries) = self
+            .redis
+            .run(async |connection| {
+                let from = match after {
+                    Some(id) => id.clone(),
+                    None => transitions::newest_id(connection, keys).await?,
+                };
+                let entries =
+                    transitions::read_after(connection, keys, &from, READ_BATCH, READ_BLOCK_MS)
+                        .await?;
+                Ok((from, entries))
+            })
+            .await
+            .map_err(StepError::queue)?;
         self.after = Some(entries.last().map_or(from, |entry| entry.id.clone()));
         let batch: Vec<FeedItem> = entries
             .into_iter()

@@ -8,8 +8,8 @@ use tokio::task::JoinHandle;
 
 use crate::queue::jobs::{self, Job};
 use crate::queue::keys::Keys;
-use crate::queue::{RedisPool, on_redis};
-use crate::runtime::batching::gather;
+use crate::queue::{HeldConnection, RedisPool};
+use crate::runtime::batching::{AdaptiveLinger, gather};
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::{Shutdown, now_ms};
 
@@ -18,9 +18,11 @@ use crate::runtime::{Shutdown, now_ms};
 const QUEUE_CAPACITY: usize = 100_000;
 /// At most this many jobs per pipeline.
 const BATCH_MAX: usize = 1_000;
-/// How long the first job of a batch waits for company. Every millisecond of
-/// it is schedule lag (longer lingers measured: BENCHMARKS.md).
-const LINGER: Duration = Duration::from_millis(5);
+/// How long the first job of a batch waits for company: about as long as a
+/// full stream entry takes to gather at the current rate, within these
+/// bounds. Every millisecond of it is schedule lag (BENCHMARKS.md).
+const LINGER_MIN: Duration = Duration::from_millis(5);
+const LINGER_MAX: Duration = Duration::from_millis(50);
 /// About how many entries the jobs stream keeps (each holds up to
 /// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
 pub const JOBS_MAX_LEN: usize = 50_000;
@@ -55,9 +57,10 @@ pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, Jo
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
     let emitter = Emitter {
         receiver,
-        redis,
+        redis: HeldConnection::new(redis),
         keys,
         batch: Vec::new(),
+        linger: AdaptiveLinger::new(LINGER_MIN, LINGER_MAX, jobs::JOBS_PER_ENTRY),
         shutdown: shutdown.clone(),
     };
     let task = actix_web::rt::spawn(consumer::run(emitter, shutdown));
@@ -68,10 +71,11 @@ pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, Jo
 /// them to the jobs stream in one pipeline.
 pub struct Emitter {
     receiver: mpsc::Receiver<Job>,
-    redis: RedisPool,
+    redis: HeldConnection,
     keys: Keys,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Vec<Job>,
+    linger: AdaptiveLinger,
     /// Ends the wait for a first job, so an idle emitter sleeps until a job
     /// or shutdown comes, with no wake-ups in between.
     shutdown: Shutdown,
@@ -91,7 +95,10 @@ impl Step for Emitter {
             let Some(first) = first else {
                 return Ok(Outcome::Finished);
             };
-            self.batch = gather(first, &mut self.receiver, LINGER, BATCH_MAX).await;
+            let began = std::time::Instant::now();
+            let linger = self.linger.linger();
+            self.batch = gather(first, &mut self.receiver, linger, BATCH_MAX).await;
+            self.linger.observe(self.batch.len(), began);
         }
         // A job whose tick passed long ago (Redis was away) is not sent.
         let gathered = self.batch.len();
@@ -105,11 +112,10 @@ impl Step for Emitter {
         let keys = &self.keys;
         let batch = &self.batch;
         if !batch.is_empty() {
-            on_redis(&self.redis, async |connection| {
-                jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await
-            })
-            .await
-            .map_err(StepError::queue)?;
+            self.redis
+                .run(async |connection| jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await)
+                .await
+                .map_err(StepError::queue)?;
         }
         let published = self.batch.len();
         self.batch.clear();
