@@ -295,6 +295,10 @@ pub struct MonitorResponse {
     /// The version the newest result reported (monitors that expect one).
     pub observed_version: Option<String>,
     pub drift: bool,
+    /// Ticks skipped on purpose because they could not be probed in time
+    /// (an overload, or workers away), since Redis last kept its data;
+    /// `null` when Redis could not be asked.
+    pub skipped_ticks: Option<u64>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -315,6 +319,7 @@ impl From<&MonitorView> for MonitorResponse {
             last_latency_ms: view.health.last_latency_ms,
             observed_version: view.health.observed_version.clone(),
             drift: view.health.drift,
+            skipped_ticks: None,
             created_at: m.created_at,
             updated_at: m.updated_at,
             version: m.version,

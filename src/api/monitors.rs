@@ -13,13 +13,51 @@ use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::audit::AuditState;
 use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, MonitorName, Status};
+use crate::queue::skips;
 use crate::store::commands;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::results::{self, ResultQuery};
 use crate::store::{StoreError, event_log};
 
-fn monitor_response(status: StatusCode, view: &MonitorView) -> HttpResponse {
-    monitor_builder(status, view).json(MonitorResponse::from(view))
+async fn monitor_response(
+    state: &AppState,
+    status: StatusCode,
+    view: &MonitorView,
+) -> HttpResponse {
+    let mut response = [MonitorResponse::from(view)];
+    add_skipped_ticks(state, &mut response).await;
+    let [response] = response;
+    monitor_builder(status, view).json(response)
+}
+
+/// Fills in each monitor's `skipped_ticks` from Redis; left `null` (and
+/// logged) when Redis cannot say: the rest of the answer is still true.
+async fn add_skipped_ticks(state: &AppState, monitors: &mut [MonitorResponse]) {
+    let ids: Vec<uuid::Uuid> = monitors.iter().map(|m| m.id).collect();
+    let counts = async {
+        let mut connection = state.redis.get().await.map_err(|e| e.to_string())?;
+        skips::counts(&mut connection, &state.keys, &ids)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match counts.await {
+        Ok(counts) => {
+            for (monitor, count) in monitors.iter_mut().zip(counts) {
+                monitor.skipped_ticks = Some(count);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "skipped ticks left out: Redis did not answer")
+        }
+    }
+}
+
+/// A monitor just registered has skipped nothing.
+fn registered(view: &MonitorView) -> MonitorResponse {
+    MonitorResponse {
+        skipped_ticks: Some(0),
+        ..MonitorResponse::from(view)
+    }
 }
 
 fn monitor_builder(status: StatusCode, view: &MonitorView) -> HttpResponseBuilder {
@@ -42,7 +80,7 @@ pub async fn create(
     let location = format!("/api/v1/monitors/{}", view.monitor.id);
     Ok(monitor_builder(StatusCode::CREATED, &view)
         .insert_header((header::LOCATION, location))
-        .json(MonitorResponse::from(&view)))
+        .json(registered(&view)))
 }
 
 /// Most monitors one bulk registration may carry (the body limit of 64 KiB
@@ -96,7 +134,7 @@ pub async fn create_many(
     }
     let views = commands::register_many(&state.pg, configs, &actor.0).await?;
     tracing::info!(monitors = views.len(), "monitors registered in bulk");
-    let items: Vec<MonitorResponse> = views.iter().map(MonitorResponse::from).collect();
+    let items: Vec<MonitorResponse> = views.iter().map(registered).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({ "items": items })))
 }
 
@@ -151,12 +189,13 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         limit: limit + 1,
     };
     let rows = monitors::list(&state.db("listing monitors").await?, &filter).await?;
-    let page = Page::from_rows(
+    let mut page = Page::from_rows(
         rows,
         limit,
         |view| cursor::encode_monitor(view.monitor.id),
         |view| MonitorResponse::from(&view),
     );
+    add_skipped_ticks(&state, &mut page.items).await;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -172,7 +211,7 @@ pub async fn get(
         .await?
         .filter(|view| !view.monitor.deleted)
         .ok_or_else(|| ApiError::not_found("no monitor with this id"))?;
-    Ok(monitor_response(StatusCode::OK, &view))
+    Ok(monitor_response(&state, StatusCode::OK, &view).await)
 }
 
 #[utoipa::path(patch, path = "/api/v1/monitors/{id}", operation_id = "update_monitor", tag = "monitors",
@@ -187,7 +226,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = parse_changes(&body.0)?;
     let view = command(&state, &path, &req, |monitor| monitor.update(changes)).await?;
-    Ok(monitor_response(StatusCode::OK, &view))
+    Ok(monitor_response(&state, StatusCode::OK, &view).await)
 }
 
 #[utoipa::path(delete, path = "/api/v1/monitors/{id}", operation_id = "delete_monitor", tag = "monitors",
@@ -212,7 +251,7 @@ pub async fn pause(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let view = command(&state, &path, &req, |monitor| Ok(monitor.pause())).await?;
-    Ok(monitor_response(StatusCode::OK, &view))
+    Ok(monitor_response(&state, StatusCode::OK, &view).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/monitors/{id}/resume", operation_id = "resume_monitor", tag = "monitors",
@@ -224,7 +263,7 @@ pub async fn resume(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let view = command(&state, &path, &req, |monitor| Ok(monitor.resume())).await?;
-    Ok(monitor_response(StatusCode::OK, &view))
+    Ok(monitor_response(&state, StatusCode::OK, &view).await)
 }
 
 /// Runs `decide` on the monitor named in the path, honouring `If-Match`.

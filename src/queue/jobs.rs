@@ -42,6 +42,24 @@ pub struct Job {
     pub spec: ProbeSpec,
     /// The tick, Unix milliseconds.
     pub scheduled_at_ms: u64,
+    /// When the tick is too late to probe (the next one is due, or a minute
+    /// passed): a worker that gets it later skips it, counted, instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_after_ms: Option<u64>,
+}
+
+/// A job older than this is skipped whatever its interval.
+pub const STALE_AFTER_MS: u64 = 60_000;
+
+impl Job {
+    /// Whether, at `now_ms`, this tick is too late to be worth probing.
+    pub fn too_late(&self, now_ms: u64) -> bool {
+        let deadline = self
+            .skip_after_ms
+            .unwrap_or(u64::MAX)
+            .min(self.scheduled_at_ms.saturating_add(STALE_AFTER_MS));
+        now_ms > deadline
+    }
 }
 
 /// A job as read from the stream. The check is taken as its raw JSON and
@@ -59,6 +77,8 @@ struct JobOnStream {
     method: Option<HttpMethod>,
     expected_status: Option<ExpectedStatuses>,
     scheduled_at_ms: u64,
+    #[serde(default)]
+    skip_after_ms: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for Job {
@@ -84,6 +104,7 @@ impl<'de> Deserialize<'de> for Job {
                 timeout: job.timeout,
             },
             scheduled_at_ms: job.scheduled_at_ms,
+            skip_after_ms: job.skip_after_ms,
         })
     }
 }
@@ -102,26 +123,34 @@ pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<()
     stream::ensure_group(connection, &keys.jobs(), WORKERS_GROUP).await
 }
 
-/// Appends `jobs` in one pipeline, `JOBS_PER_ENTRY` to an entry; the stream
-/// is trimmed to about `max_len` entries so Redis memory stays bounded.
+/// Appends `jobs` in one pipeline, `JOBS_PER_ENTRY` to an entry, and
+/// returns how many entries the stream holds afterwards. It is never
+/// trimmed: trimming would drop ticks nobody saw. The emitter bounds it by
+/// skipping ticks, counted, while the backlog is too long (see `backlog`).
 pub async fn publish(
     connection: &mut Connection,
     keys: &Keys,
     jobs: &[impl Serialize],
-    max_len: usize,
-) -> Result<(), QueueError> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
+) -> Result<usize, QueueError> {
     let stream = keys.jobs();
     let mut pipeline = redis::pipe();
     for entry in jobs.chunks(JOBS_PER_ENTRY) {
-        stream::add(&mut pipeline, &stream, Some(max_len), JOBS_FIELD, &entry)?;
+        stream::add(&mut pipeline, &stream, None, JOBS_FIELD, &entry)?;
     }
-    pipeline
-        .query_async::<()>(connection)
+    pipeline.cmd("XLEN").arg(&stream);
+    let (length,): (usize,) = pipeline
+        .query_async(connection)
         .await
-        .map_err(redis_error("publishing jobs"))
+        .map_err(redis_error("publishing jobs"))?;
+    Ok(length)
+}
+
+/// How many entries the jobs stream holds: waiting, or taken and not yet done.
+pub async fn backlog(connection: &mut Connection, keys: &Keys) -> Result<usize, QueueError> {
+    connection
+        .xlen(keys.jobs())
+        .await
+        .map_err(redis_error("reading the jobs backlog"))
 }
 
 /// Up to `count` new entries for `consumer`, waiting at most `block_ms` for the first.
@@ -302,7 +331,22 @@ mod tests {
                 timeout: TimeoutMs::parse(750).unwrap(),
             },
             scheduled_at_ms: 1_700_000_000_123,
+            skip_after_ms: Some(1_700_000_060_123),
         }
+    }
+
+    #[test]
+    fn a_tick_is_too_late_after_its_deadline_or_a_minute() {
+        let mut job = job();
+        let tick = job.scheduled_at_ms;
+        job.skip_after_ms = Some(tick + 1_000);
+        assert!(!job.too_late(tick + 1_000));
+        assert!(job.too_late(tick + 1_001));
+        job.skip_after_ms = None;
+        assert!(!job.too_late(tick + STALE_AFTER_MS));
+        assert!(job.too_late(tick + STALE_AFTER_MS + 1));
+        job.skip_after_ms = Some(tick + 3_600_000);
+        assert!(job.too_late(tick + STALE_AFTER_MS + 1), "a minute at most");
     }
 
     #[test]

@@ -47,6 +47,11 @@ impl Keys {
         format!("{}:transitions", self.prefix)
     }
 
+    /// The hash of each monitor's skipped ticks (see `skips`).
+    pub fn skipped(&self) -> String {
+        format!("{}:skipped", self.prefix)
+    }
+
     /// The live instances of a role, scored by heartbeat expiry.
     pub fn members(&self, role: &str) -> String {
         format!("{}:members:{role}", self.prefix)

@@ -7,6 +7,7 @@ pub mod keys;
 mod known_checks;
 pub mod leases;
 pub mod results;
+pub mod skips;
 pub mod stream;
 pub mod transitions;
 

@@ -10,4 +10,5 @@ pub mod leases;
 pub mod live;
 pub mod notifier;
 pub mod scheduler;
+pub mod skips;
 pub mod worker;

@@ -22,9 +22,10 @@ use crate::probe::Prober;
 use crate::queue::jobs::{self, Delivery, JOBS_PER_ENTRY, Job};
 use crate::queue::keys::Keys;
 use crate::queue::{HeldConnection, RedisPool, on_redis};
+use crate::roles::skips::Skips;
 use crate::runtime::batching::{AdaptiveLinger, gather};
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
-use crate::runtime::{Shutdown, spawn_on_own_runtime};
+use crate::runtime::{Shutdown, now_ms, spawn_on_own_runtime};
 
 /// A job delivered more often than this is given up on and recorded as down.
 pub const MAX_DELIVERIES: u64 = 3;
@@ -155,7 +156,9 @@ impl Worker {
     /// A worker and its publisher; must be called on the runtime it runs on.
     pub fn new(redis: RedisPool, keys: Keys, prober: Prober, config: WorkerConfig) -> Self {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel::<Finished>();
+        let skips = Skips::default();
         let publisher = Publisher {
+            skips: skips.clone(),
             finished: finished_rx,
             redis: HeldConnection::new(redis.clone()),
             keys: keys.clone(),
@@ -171,6 +174,7 @@ impl Worker {
             slots: Arc::new(Semaphore::new(config.concurrency)),
             finished: finished_tx,
             consumer: config.consumer.clone(),
+            skips,
         };
         Self {
             redis: HeldConnection::new(redis.clone()),
@@ -291,6 +295,7 @@ struct Probes {
     slots: Arc<Semaphore>,
     finished: mpsc::UnboundedSender<Finished>,
     consumer: String,
+    skips: Skips,
 }
 
 impl Probes {
@@ -351,6 +356,17 @@ impl Probes {
                 return;
             }
         };
+        // A tick too late to be worth probing is skipped, and counted.
+        let now = now_ms();
+        let (late, jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.too_late(now));
+        self.skips.skipped(
+            late.iter().map(|job| job.monitor_id),
+            "the worker got them too late",
+        );
+        if jobs.is_empty() {
+            let _ = self.finished.send(Finished::Acknowledge(entry_id));
+            return;
+        }
         if times_delivered > MAX_DELIVERIES {
             for job in &jobs {
                 let result = given_up(job, times_delivered, &self.consumer);
@@ -400,6 +416,8 @@ struct Publisher {
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Option<(Vec<ProbeResult>, Vec<String>)>,
     linger: AdaptiveLinger,
+    /// Added to their monitors after each publish.
+    skips: Skips,
 }
 
 impl Step for Publisher {
@@ -438,6 +456,7 @@ impl Step for Publisher {
             .map_err(StepError::queue)?;
         let published = results.len() + entry_ids.len();
         self.batch = None;
+        self.skips.record(&mut self.redis, keys).await;
         Ok(Outcome::Worked(published))
     }
 }

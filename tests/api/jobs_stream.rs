@@ -72,6 +72,7 @@ fn job(n: u64) -> Job {
             1000,
         ),
         scheduled_at_ms: n,
+        skip_after_ms: None,
     }
 }
 
@@ -88,7 +89,7 @@ async fn jobs_are_delivered_once_to_the_group_and_gone_after_ack() {
     // Five entries: four full, one with the rest.
     let published: Vec<Job> = (0..4 * JOBS_PER_ENTRY as u64 + 3).map(job).collect();
     let mut connection = stream.connection().await;
-    jobs::publish(&mut connection, &stream.keys, &published, 10_000)
+    jobs::publish(&mut connection, &stream.keys, &published)
         .await
         .unwrap();
     assert_eq!(stream.len().await, 5, "jobs share entries");
@@ -133,7 +134,7 @@ async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
     let stream = Stream::new().await;
     let mut connection = stream.connection().await;
     let published: Vec<Job> = (0..JOBS_PER_ENTRY as u64 + 1).map(job).collect();
-    jobs::publish(&mut connection, &stream.keys, &published, 10_000)
+    jobs::publish(&mut connection, &stream.keys, &published)
         .await
         .unwrap();
     let taken = jobs::read(&mut connection, &stream.keys, "dies", 10, 100)
@@ -165,17 +166,30 @@ async fn a_dead_workers_jobs_are_reclaimed_with_their_delivery_count() {
 }
 
 #[actix_web::test]
-async fn the_stream_stays_capped() {
+async fn nothing_published_is_trimmed_and_the_backlog_is_reported() {
     let stream = Stream::new().await;
     let mut connection = stream.connection().await;
-    // 2 000 entries' worth of jobs.
+    // 2 000 entries' worth of jobs, in two pipelines.
     let many: Vec<Job> = (0..2000 * JOBS_PER_ENTRY as u64).map(job).collect();
-    jobs::publish(&mut connection, &stream.keys, &many, 200)
+    let (first, second) = many.split_at(many.len() / 2);
+    let after_first = jobs::publish(&mut connection, &stream.keys, first)
         .await
         .unwrap();
-    let length = stream.len().await;
-    // Approximate trimming keeps whole macro nodes, so a little over the cap.
-    assert!((200..1000).contains(&length), "{length}");
+    assert_eq!(after_first, 1000);
+    let after_second = jobs::publish(&mut connection, &stream.keys, second)
+        .await
+        .unwrap();
+    assert_eq!(after_second, 2000, "every entry kept");
+    assert_eq!(stream.len().await, 2000);
+    assert_eq!(
+        jobs::backlog(&mut connection, &stream.keys).await.unwrap(),
+        2000
+    );
+    // The oldest are still there to be read.
+    let oldest = jobs::read(&mut connection, &stream.keys, "w", 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(oldest[0].jobs.as_ref().unwrap()[0].scheduled_at_ms, 0);
     stream.remove().await;
 }
 

@@ -94,6 +94,7 @@ fn job_now(monitor_id: &str, spec: &ProbeSpec) -> Job {
         name: "quiet".into(),
         spec: spec.clone(),
         scheduled_at_ms: tick,
+        skip_after_ms: None,
     }
 }
 
@@ -121,7 +122,7 @@ fn result_now(job: &Job) -> ProbeResult {
 async fn leave_pending(pool: &RedisPool, keys: &Keys, job: &Job, deliveries: u32) {
     let mut connection = pool.get().await.unwrap();
     jobs::ensure_group(&mut connection, keys).await.unwrap();
-    jobs::publish(&mut connection, keys, std::slice::from_ref(job), 1000)
+    jobs::publish(&mut connection, keys, std::slice::from_ref(job))
         .await
         .unwrap();
     let taken = jobs::read(&mut connection, keys, "vanished-0", 10, 100)
@@ -251,9 +252,7 @@ async fn an_entry_of_jobs_is_acknowledged_only_once_all_its_results_are_publishe
     let mut connection = pool.get().await.unwrap();
     jobs::ensure_group(&mut connection, &keys).await.unwrap();
     let batch = [job_now(&fast_id, &fast_spec), job_now(&slow_id, &slow_spec)];
-    jobs::publish(&mut connection, &keys, &batch, 1000)
-        .await
-        .unwrap();
+    jobs::publish(&mut connection, &keys, &batch).await.unwrap();
 
     start_roles(&app, "worker").await;
     let fast = wait_for("the fast job's result", PATIENCE, || async {
@@ -364,4 +363,59 @@ async fn results_of_one_partition_share_an_entry_and_older_single_result_entries
         let (_, monitor) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
         assert_eq!(monitor["status"], "up", "{monitor}");
     }
+}
+
+#[actix_web::test]
+async fn a_tick_too_late_to_probe_is_skipped_and_its_entry_acknowledged() {
+    let app = spawn_roles("api", &[]).await;
+    let (late_target, due_target) = (Target::start(), Target::start());
+    let (late_id, late_spec) =
+        quiet_monitor_named(&app, "late", &late_target.url("/health"), 1000).await;
+    let (due_id, due_spec) =
+        quiet_monitor_named(&app, "due", &due_target.url("/health"), 1000).await;
+    let (pool, keys) = redis(&app);
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    let mut late = job_now(&late_id, &late_spec);
+    late.skip_after_ms = Some(late.scheduled_at_ms - 1);
+    let due = job_now(&due_id, &due_spec);
+    jobs::publish(&mut connection, &keys, &[late, due.clone()])
+        .await
+        .unwrap();
+
+    let mut worker = stepped_worker(&app);
+    worker.prepare().await.unwrap();
+    step_until_worked(&mut worker).await;
+    worker.stop().await;
+    assert_eq!(late_target.hits(), 0, "the late tick is not probed");
+    assert_eq!(due_target.hits(), 1, "its entry's other job is");
+    assert_eq!(
+        pending_jobs(&pool, &keys).await,
+        0,
+        "the entry is acknowledged"
+    );
+    assert_eq!(app.results_waiting().await, 1, "one result: the due job's");
+    let skipped = |monitor: Value| monitor["skipped_ticks"].as_u64();
+    let (_, late_monitor) = app.get_json(&format!("/api/v1/monitors/{late_id}")).await;
+    assert_eq!(
+        skipped(late_monitor),
+        Some(1),
+        "the skip shows on its monitor"
+    );
+    let (_, due_monitor) = app.get_json(&format!("/api/v1/monitors/{due_id}")).await;
+    assert_eq!(skipped(due_monitor), Some(0));
+    let (_, page) = app.get_json("/api/v1/monitors").await;
+    let listed: Vec<(String, Option<u64>)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                m["skipped_ticks"].as_u64(),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&("late".into(), Some(1))), "{listed:?}");
+    assert!(listed.contains(&("due".into(), Some(0))), "{listed:?}");
 }

@@ -221,6 +221,23 @@ impl Fleet {
         (ticks(11) + ticks(12)) / 100.0
     }
 
+    /// `upwatch_ticks_skipped_total` as upwatch's /metrics says now.
+    pub async fn ticks_skipped(&self) -> anyhow::Result<f64> {
+        let base = self.api.trim_end_matches("/api/v1");
+        let text = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .find_map(|line| line.strip_prefix("upwatch_ticks_skipped_total "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0))
+    }
+
     /// Memory this run's Redis keys use (`MEMORY USAGE` of each), in bytes.
     pub async fn redis_memory(&self) -> anyhow::Result<u64> {
         let client = redis::Client::open(self.common.redis.as_str())?;

@@ -84,11 +84,15 @@ async fn steady_state(
     pause(warm_up).await;
     let from = OffsetDateTime::now_utc();
     let cpu_before = fleet.cpu_seconds();
+    let skipped_before = fleet.ticks_skipped().await?;
     pause(window).await;
     let to = OffsetDateTime::now_utc();
     let cpu = fleet.cpu_seconds() - cpu_before;
     // Results of the window's last ticks are still being probed and folded.
     pause(Duration::from_secs(5)).await;
+    // Counted when they are skipped, not by tick: a tick at the window's
+    // edge may fall on either side, so `lost` is exact only to a few.
+    let skipped = (fleet.ticks_skipped().await? - skipped_before).max(0.0) as i64;
     let stats = probe_stats(&fleet.db, from, to).await?;
     let interval = IntervalSeconds::parse(i64::from(interval)).context("interval")?;
     let expected = scheduled_ticks(ids, interval, from, to);
@@ -105,6 +109,11 @@ async fn steady_state(
     fields.insert("scheduled_probes".into(), json!(expected));
     fields.insert("done_probes".into(), json!(stats.count));
     fields.insert("done_ratio".into(), json!(ratio));
+    fields.insert("skipped_probes".into(), json!(skipped));
+    fields.insert(
+        "lost_probes".into(),
+        json!((expected as i64 - stats.count - skipped).max(0)),
+    );
     fields.insert(
         "scheduled_per_second".into(),
         json!(expected as f64 / seconds),
@@ -282,9 +291,12 @@ pub async fn ceiling(
             .get("done_per_second")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
+        let count = |key: &str| steady.fields.get(key).and_then(Value::as_i64).unwrap_or(0);
         println!(
-            "  {rate} monitors at 1 s: {done:.0} probes/s done, {:.2}% of scheduled, lag p99 {:.0} ms{}",
+            "  {rate} monitors at 1 s: {done:.0} probes/s done, {:.2}% of scheduled, skipped {}, lost {}, lag p99 {:.0} ms{}",
             steady.ratio * 100.0,
+            count("skipped_probes"),
+            count("lost_probes"),
             steady.lag_p99_ms,
             if sustained { "" } else { "  (not sustained)" }
         );

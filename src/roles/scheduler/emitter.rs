@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use crate::queue::jobs::{self, Job};
 use crate::queue::keys::Keys;
 use crate::queue::{HeldConnection, RedisPool};
+use crate::roles::skips::Skips;
 use crate::runtime::batching::{AdaptiveLinger, gather};
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
 use crate::runtime::{Shutdown, now_ms};
@@ -23,29 +24,37 @@ const BATCH_MAX: usize = 1_000;
 /// bounds. Every millisecond of it is schedule lag (BENCHMARKS.md).
 const LINGER_MIN: Duration = Duration::from_millis(5);
 const LINGER_MAX: Duration = Duration::from_millis(50);
-/// About how many entries the jobs stream keeps (each holds up to
-/// `jobs::JOBS_PER_ENTRY` jobs): a bound on Redis memory while no worker reads.
+/// While the jobs stream holds this many entries (each up to
+/// `jobs::JOBS_PER_ENTRY` jobs) new ticks are skipped, counted, rather than
+/// appended: a bound on Redis memory while no worker reads, with nothing
+/// trimmed unseen.
 pub const JOBS_MAX_LEN: usize = 50_000;
-/// A job this old when Redis is back is not sent: its tick has passed, and
-/// sending a backlog would be the burst the schedule promises not to make.
-const STALE_AFTER_MS: u64 = 60_000;
 
 /// Where monitor actors put their jobs.
 #[derive(Debug, Clone)]
-pub struct JobSender(mpsc::Sender<Job>);
+pub struct JobSender {
+    sender: mpsc::Sender<Job>,
+    skips: Skips,
+}
 
 impl JobSender {
     pub fn new(sender: mpsc::Sender<Job>) -> Self {
-        Self(sender)
+        Self {
+            sender,
+            skips: Skips::default(),
+        }
     }
 
     /// Hands a job over without waiting; false (and a warning) if the queue is full.
     pub fn send(&self, job: Job) -> bool {
-        match self.0.try_send(job) {
+        match self.sender.try_send(job) {
             Ok(()) => true,
             Err(error) => {
-                crate::instruments::ticks_skipped(1);
-                tracing::warn!(error = %error, "job queue full or closed; tick dropped");
+                let (reason, job) = match error {
+                    mpsc::error::TrySendError::Full(job) => ("the emitter's queue is full", job),
+                    mpsc::error::TrySendError::Closed(job) => ("the emitter has stopped", job),
+                };
+                self.skips.skipped([job.monitor_id], reason);
                 false
             }
         }
@@ -55,16 +64,19 @@ impl JobSender {
 /// Starts the emitter; it runs until every `JobSender` is gone or shutdown.
 pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    let skips = Skips::default();
     let emitter = Emitter {
+        skips: skips.clone(),
         receiver,
         redis: HeldConnection::new(redis),
         keys,
         batch: Vec::new(),
+        backlog: 0,
         linger: AdaptiveLinger::new(LINGER_MIN, LINGER_MAX, jobs::JOBS_PER_ENTRY),
         shutdown: shutdown.clone(),
     };
     let task = actix_web::rt::spawn(consumer::run(emitter, shutdown));
-    (JobSender(sender), task)
+    (JobSender { sender, skips }, task)
 }
 
 /// The emitter role: each step gathers the jobs that queued and appends
@@ -75,7 +87,10 @@ pub struct Emitter {
     keys: Keys,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Vec<Job>,
+    /// Entries in the jobs stream at the last look.
+    backlog: usize,
     linger: AdaptiveLinger,
+    skips: Skips,
     /// Ends the wait for a first job, so an idle emitter sleeps until a job
     /// or shutdown comes, with no wake-ups in between.
     shutdown: Shutdown,
@@ -100,20 +115,40 @@ impl Step for Emitter {
             self.batch = gather(first, &mut self.receiver, linger, BATCH_MAX).await;
             self.linger.observe(self.batch.len(), began);
         }
-        // A job whose tick passed long ago (Redis was away) is not sent.
+        // A job too late to probe (Redis was away) is not sent: sending a
+        // backlog would be the burst the schedule promises not to make.
         let gathered = self.batch.len();
-        self.batch
-            .retain(|job| now_ms().saturating_sub(job.scheduled_at_ms) < STALE_AFTER_MS);
-        let stale = gathered - self.batch.len();
-        if stale > 0 {
-            crate::instruments::ticks_skipped(stale as u64);
-            tracing::warn!(skipped = stale, "ticks too old to probe were skipped");
-        }
+        let now = now_ms();
+        let (late, batch) = std::mem::take(&mut self.batch)
+            .into_iter()
+            .partition::<Vec<_>, _>(|job| job.too_late(now));
+        self.batch = batch;
+        self.skips.skipped(
+            late.iter().map(|job| job.monitor_id),
+            "Redis was away until they were too late",
+        );
         let keys = &self.keys;
+        self.skips.record(&mut self.redis, keys).await;
+        if self.backlog >= JOBS_MAX_LEN {
+            self.backlog = self
+                .redis
+                .run(async |connection| jobs::backlog(connection, keys).await)
+                .await
+                .map_err(StepError::queue)?;
+            if self.backlog >= JOBS_MAX_LEN {
+                self.skips.skipped(
+                    self.batch.iter().map(|job| job.monitor_id),
+                    "the jobs stream is full: workers are behind or away",
+                );
+                self.batch.clear();
+                return Ok(Outcome::Worked(gathered));
+            }
+        }
         let batch = &self.batch;
         if !batch.is_empty() {
-            self.redis
-                .run(async |connection| jobs::publish(connection, keys, batch, JOBS_MAX_LEN).await)
+            self.backlog = self
+                .redis
+                .run(async |connection| jobs::publish(connection, keys, batch).await)
                 .await
                 .map_err(StepError::queue)?;
         }

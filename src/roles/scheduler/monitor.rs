@@ -93,8 +93,18 @@ impl MonitorActor {
             name: self.plan.name.clone(),
             spec: self.plan.spec.clone(),
             scheduled_at_ms: tick_ms,
+            skip_after_ms: Some(tick_ms + skip_window_ms(self.plan.interval)),
         }
     }
+}
+
+/// How late a tick may still be probed: an interval, but at least ten
+/// seconds (a worker's restart or a short stall is ridden out) and at most
+/// a minute (`jobs::STALE_AFTER_MS`).
+fn skip_window_ms(interval: IntervalSeconds) -> u64 {
+    interval
+        .as_millis()
+        .clamp(10_000, crate::queue::jobs::STALE_AFTER_MS)
 }
 
 impl Actor for MonitorActor {
