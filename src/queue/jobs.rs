@@ -42,13 +42,13 @@ pub struct Job {
     pub spec: ProbeSpec,
     /// The tick, Unix milliseconds.
     pub scheduled_at_ms: u64,
-    /// When the tick is too late to probe (the next one is due, or a minute
-    /// passed): a worker that gets it later skips it, counted, instead.
+    /// When the tick is too late to probe (about when the next one is due):
+    /// a worker that gets it later skips it, counted, instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_after_ms: Option<u64>,
 }
 
-/// A job older than this is skipped whatever its interval.
+/// A job written without a deadline is skipped once this old.
 pub const STALE_AFTER_MS: u64 = 60_000;
 
 impl Job {
@@ -56,8 +56,7 @@ impl Job {
     pub fn too_late(&self, now_ms: u64) -> bool {
         let deadline = self
             .skip_after_ms
-            .unwrap_or(u64::MAX)
-            .min(self.scheduled_at_ms.saturating_add(STALE_AFTER_MS));
+            .unwrap_or_else(|| self.scheduled_at_ms.saturating_add(STALE_AFTER_MS));
         now_ms > deadline
     }
 }
@@ -336,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tick_is_too_late_after_its_deadline_or_a_minute() {
+    fn a_tick_is_too_late_after_its_deadline_or_without_one_a_minute() {
         let mut job = job();
         let tick = job.scheduled_at_ms;
         job.skip_after_ms = Some(tick + 1_000);
@@ -345,8 +344,12 @@ mod tests {
         job.skip_after_ms = None;
         assert!(!job.too_late(tick + STALE_AFTER_MS));
         assert!(job.too_late(tick + STALE_AFTER_MS + 1));
-        job.skip_after_ms = Some(tick + 3_600_000);
-        assert!(job.too_late(tick + STALE_AFTER_MS + 1), "a minute at most");
+        job.skip_after_ms = Some(tick + 300_000);
+        assert!(
+            !job.too_late(tick + 300_000),
+            "a deadline past a minute holds"
+        );
+        assert!(job.too_late(tick + 300_001));
     }
 
     #[test]

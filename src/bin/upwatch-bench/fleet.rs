@@ -206,19 +206,7 @@ impl Fleet {
 
     /// CPU time upwatch has used so far, in seconds (user + system).
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.upwatch.0.id()))
-            .unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are the 14th and 15th fields; 11 and 12 after ")".
-        (ticks(11) + ticks(12)) / 100.0
+        crate::measure::cpu_of(&[self.upwatch.0.id()])
     }
 
     /// `upwatch_ticks_skipped_total` as upwatch's /metrics says now.

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use upwatch::domain::IntervalSeconds;
 
 use crate::fleet::{Common, Fleet, free_port};
-use crate::measure::{pause, percentile, probe_stats, report, scheduled_ticks};
+use crate::measure::{cpu_of, pause, percentile, probe_stats, report, scheduled_ticks};
 
 const NGINX: &str = "/usr/sbin/nginx";
 /// Monitors against the bench target that are flipped down once to time
@@ -47,11 +47,20 @@ fn ensure_nginx() -> anyhow::Result<()> {
         return Ok(());
     }
     println!("nginx is missing: installing Debian's nginx-light");
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "-q", "nginx-light"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("running apt-get")?;
+    let apt_get = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")
+    };
+    let install = ["install", "-y", "-q", "nginx-light"];
+    let mut status = apt_get(&install)?;
+    if !status.success() {
+        // A fresh machine has no package lists yet.
+        apt_get(&["update", "-q"])?;
+        status = apt_get(&install)?;
+    }
     if !status.success() || !Path::new(NGINX).exists() {
         bail!("could not install nginx-light ({status}); install it and run again");
     }
@@ -94,26 +103,6 @@ async fn start_nginx(http: &reqwest::Client) -> anyhow::Result<Nginx> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(Nginx { master, dir, url })
-}
-
-/// CPU seconds (user + system) used so far by the processes with `pids`.
-fn cpu_of(pids: &[u32]) -> f64 {
-    let ticks_per_second = 100.0;
-    pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .map(|stat| {
-            // Fields after the command name, which is in parentheses.
-            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let ticks = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|f| f.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            (ticks(11) + ticks(12)) / ticks_per_second
-        })
-        .sum()
 }
 
 /// The pids of processes whose command name is `name`.

@@ -176,3 +176,23 @@ pub async fn ms_since_recorded(
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
 }
+
+/// CPU seconds (user + system) used so far by the processes with `pids`.
+pub fn cpu_of(pids: &[u32]) -> f64 {
+    let ticks_per_second = 100.0;
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command name, which is in parentheses.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|f| f.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (ticks(11) + ticks(12)) / ticks_per_second
+        })
+        .sum()
+}

@@ -98,13 +98,13 @@ impl MonitorActor {
     }
 }
 
-/// How late a tick may still be probed: an interval, but at least ten
-/// seconds (a worker's restart or a short stall is ridden out) and at most
-/// a minute (`jobs::STALE_AFTER_MS`).
+/// How late a tick may still be probed: an interval (by then the next tick
+/// is due), but at least ten seconds (a worker's restart or a short stall is
+/// ridden out) and at most five minutes (a long interval's tick reclaimed
+/// from a dead worker after `UPWATCH_RECLAIM_AFTER_MS` is still probed, but
+/// not one from hours ago).
 fn skip_window_ms(interval: IntervalSeconds) -> u64 {
-    interval
-        .as_millis()
-        .clamp(10_000, crate::queue::jobs::STALE_AFTER_MS)
+    interval.as_millis().clamp(10_000, 300_000)
 }
 
 impl Actor for MonitorActor {
@@ -160,6 +160,14 @@ mod tests {
     use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
     use actix::Supervisor;
     use tokio::sync::mpsc;
+
+    #[test]
+    fn a_tick_may_be_probed_an_interval_late_within_ten_seconds_and_five_minutes() {
+        let window = |seconds| skip_window_ms(IntervalSeconds::parse(seconds).unwrap());
+        assert_eq!(window(1), 10_000, "a short stall is ridden out");
+        assert_eq!(window(30), 30_000, "until the next tick is due");
+        assert_eq!(window(3600), 300_000, "not hours late");
+    }
 
     /// Makes the actor panic inside its guarded work, as a bug would.
     #[derive(Message)]
