@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::{JsonObject, QueryParams, cursor, etag, if_match, monitor_id};
 use crate::domain::audit::AuditState;
 use crate::domain::{FieldError, Monitor, MonitorConfig, MonitorEvent, MonitorName, Status};
-use crate::queue::skips;
+use crate::queue::{on_redis, skips};
 use crate::store::commands;
 use crate::store::monitors::{self, ListFilter, MonitorView};
 use crate::store::results::{self, ResultQuery};
@@ -24,9 +24,8 @@ async fn monitor_response(
     status: StatusCode,
     view: &MonitorView,
 ) -> HttpResponse {
-    let mut response = [MonitorResponse::from(view)];
-    add_skipped_ticks(state, &mut response).await;
-    let [response] = response;
+    let mut response = MonitorResponse::from(view);
+    add_skipped_ticks(state, std::slice::from_mut(&mut response)).await;
     monitor_builder(status, view).json(response)
 }
 
@@ -34,12 +33,9 @@ async fn monitor_response(
 /// logged) when Redis cannot say: the rest of the answer is still true.
 async fn add_skipped_ticks(state: &AppState, monitors: &mut [MonitorResponse]) {
     let ids: Vec<uuid::Uuid> = monitors.iter().map(|m| m.id).collect();
-    let counts = async {
-        let mut connection = state.redis.get().await.map_err(|e| e.to_string())?;
-        skips::counts(&mut connection, &state.keys, &ids)
-            .await
-            .map_err(|e| e.to_string())
-    };
+    let counts = on_redis(&state.redis, async |connection| {
+        skips::counts(connection, &state.keys, &ids).await
+    });
     match counts.await {
         Ok(counts) => {
             for (monitor, count) in monitors.iter_mut().zip(counts) {
