@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod monitor;
 pub mod notification;
 pub mod observation;
+pub mod overload;
 pub mod partitions;
 pub mod probe;
 pub mod result;

@@ -27,6 +27,12 @@ pub fn next_tick_after(monitor_id: Uuid, interval: IntervalSeconds, now_ms: u64)
     offset + (ticks_so_far + 1) * interval_ms
 }
 
+/// How many grid ticks lie strictly between `last_ms` and `next_ms`: the
+/// ticks a scheduler that ran late passed over, to be counted skipped.
+pub fn ticks_between(interval: IntervalSeconds, last_ms: u64, next_ms: u64) -> u64 {
+    (next_ms.saturating_sub(last_ms) / interval.as_millis()).saturating_sub(1)
+}
+
 /// The id of the job for one tick of one monitor: the same inputs always give
 /// the same id.
 pub fn job_id(monitor_id: Uuid, tick_ms: u64) -> Uuid {
@@ -66,6 +72,19 @@ mod tests {
         let next = next_tick_after(id, ten, now);
         assert!(next > now && next - now <= 10_000);
         assert_eq!((next - offset_ms(id, ten)) % 10_000, 0);
+    }
+
+    #[test]
+    fn the_ticks_a_late_scheduler_passed_over_are_counted() {
+        let id = Uuid::from_u128(42);
+        let ten = interval(10);
+        let tick = next_tick_after(id, ten, 1_700_000_000_000);
+        let on_time = next_tick_after(id, ten, tick + 3);
+        assert_eq!(ticks_between(ten, tick, on_time), 0);
+        let late = next_tick_after(id, ten, tick + 25_000);
+        assert_eq!(late, tick + 30_000);
+        assert_eq!(ticks_between(ten, tick, late), 2, "two ticks passed over");
+        assert_eq!(ticks_between(ten, tick, tick), 0);
     }
 
     #[test]

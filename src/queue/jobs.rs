@@ -59,6 +59,13 @@ impl Job {
             .unwrap_or_else(|| self.scheduled_at_ms.saturating_add(STALE_AFTER_MS));
         now_ms > deadline
     }
+
+    /// How late, after its tick, this job may still be probed.
+    pub fn window_ms(&self) -> u64 {
+        self.skip_after_ms.map_or(STALE_AFTER_MS, |deadline| {
+            deadline.saturating_sub(self.scheduled_at_ms)
+        })
+    }
 }
 
 /// A job as read from the stream. The check is taken as its raw JSON and
@@ -122,34 +129,96 @@ pub async fn ensure_group(connection: &mut Connection, keys: &Keys) -> Result<()
     stream::ensure_group(connection, &keys.jobs(), WORKERS_GROUP).await
 }
 
+/// The jobs stream at a glance, for the emitter to bound it and to shed
+/// ticks the workers could not probe in time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// Entries held: waiting, or taken by a worker and not yet done.
+    pub entries: usize,
+    /// When the oldest entry no worker has taken yet was added (its id's
+    /// time, Unix milliseconds); `None` when every entry has been taken.
+    pub oldest_waiting_ms: Option<u64>,
+}
+
+impl QueueState {
+    /// How long, at `now_ms`, the oldest waiting job has waited (0 if none waits).
+    pub fn wait_ms(&self, now_ms: u64) -> u64 {
+        self.oldest_waiting_ms
+            .map_or(0, |added| now_ms.saturating_sub(added))
+    }
+}
+
+/// Returns the stream's length and the time of the first entry after the
+/// workers' group's last delivered one (0 for none), in one round trip.
+const QUEUE_STATE_SCRIPT: &str = r"
+local entries = redis.call('XLEN', KEYS[1])
+if entries == 0 then return {0, 0} end
+local after = '0-0'
+local found, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if found then
+  for _, group in ipairs(groups) do
+    local name, last
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then name = group[i + 1] end
+      if group[i] == 'last-delivered-id' then last = group[i + 1] end
+    end
+    if name == ARGV[1] then after = last end
+  end
+end
+local oldest = redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', 1)
+if #oldest == 0 then return {entries, 0} end
+return {entries, tonumber(string.match(oldest[1][1], '^(%d+)'))}
+";
+
+fn queue_state_command(keys: &Keys) -> redis::Cmd {
+    let mut command = redis::cmd("EVAL");
+    command
+        .arg(QUEUE_STATE_SCRIPT)
+        .arg(1)
+        .arg(keys.jobs())
+        .arg(WORKERS_GROUP);
+    command
+}
+
+fn queue_state_of((entries, oldest_waiting_ms): (usize, u64)) -> QueueState {
+    QueueState {
+        entries,
+        oldest_waiting_ms: (oldest_waiting_ms > 0).then_some(oldest_waiting_ms),
+    }
+}
+
 /// Appends `jobs` in one pipeline, `JOBS_PER_ENTRY` to an entry, and
-/// returns how many entries the stream holds afterwards. It is never
-/// trimmed: trimming would drop ticks nobody saw. The emitter bounds it by
-/// skipping ticks, counted, while the backlog is too long (see `backlog`).
+/// returns the stream's state afterwards. It is never trimmed: trimming
+/// would drop ticks nobody saw. The emitter bounds it by skipping ticks,
+/// counted, while the backlog is too long or waits too long.
 pub async fn publish(
     connection: &mut Connection,
     keys: &Keys,
     jobs: &[impl Serialize],
-) -> Result<usize, QueueError> {
+) -> Result<QueueState, QueueError> {
     let stream = keys.jobs();
     let mut pipeline = redis::pipe();
     for entry in jobs.chunks(JOBS_PER_ENTRY) {
         stream::add(&mut pipeline, &stream, None, JOBS_FIELD, &entry)?;
     }
-    pipeline.cmd("XLEN").arg(&stream);
-    let (length,): (usize,) = pipeline
+    pipeline.add_command(queue_state_command(keys));
+    let (state,): ((usize, u64),) = pipeline
         .query_async(connection)
         .await
         .map_err(redis_error("publishing jobs"))?;
-    Ok(length)
+    Ok(queue_state_of(state))
 }
 
-/// How many entries the jobs stream holds: waiting, or taken and not yet done.
-pub async fn backlog(connection: &mut Connection, keys: &Keys) -> Result<usize, QueueError> {
-    connection
-        .xlen(keys.jobs())
+/// The jobs stream's state: its length and how long its oldest waiting job has waited.
+pub async fn queue_state(
+    connection: &mut Connection,
+    keys: &Keys,
+) -> Result<QueueState, QueueError> {
+    let state = queue_state_command(keys)
+        .query_async(connection)
         .await
-        .map_err(redis_error("reading the jobs backlog"))
+        .map_err(redis_error("reading the jobs backlog"))?;
+    Ok(queue_state_of(state))
 }
 
 /// Up to `count` new entries for `consumer`, waiting at most `block_ms` for the first.

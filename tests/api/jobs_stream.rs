@@ -175,14 +175,17 @@ async fn nothing_published_is_trimmed_and_the_backlog_is_reported() {
     let after_first = jobs::publish(&mut connection, &stream.keys, first)
         .await
         .unwrap();
-    assert_eq!(after_first, 1000);
+    assert_eq!(after_first.entries, 1000);
     let after_second = jobs::publish(&mut connection, &stream.keys, second)
         .await
         .unwrap();
-    assert_eq!(after_second, 2000, "every entry kept");
+    assert_eq!(after_second.entries, 2000, "every entry kept");
     assert_eq!(stream.len().await, 2000);
     assert_eq!(
-        jobs::backlog(&mut connection, &stream.keys).await.unwrap(),
+        jobs::queue_state(&mut connection, &stream.keys)
+            .await
+            .unwrap()
+            .entries,
         2000
     );
     // The oldest are still there to be read.
@@ -190,6 +193,64 @@ async fn nothing_published_is_trimmed_and_the_backlog_is_reported() {
         .await
         .unwrap();
     assert_eq!(oldest[0].jobs.as_ref().unwrap()[0].scheduled_at_ms, 0);
+    stream.remove().await;
+}
+
+#[actix_web::test]
+async fn the_queue_tells_when_its_oldest_untaken_entry_was_added() {
+    let stream = Stream::new().await;
+    let mut connection = stream.connection().await;
+    let keys = stream.keys.clone();
+    let state = async |connection: &mut deadpool_redis::Connection| {
+        jobs::queue_state(connection, &keys).await.unwrap()
+    };
+    assert_eq!(state(&mut connection).await, jobs::QueueState::default());
+    // Three entries added ten, five and one second ago.
+    let now = upwatch::runtime::now_ms();
+    for ago in [10_000, 5_000, 1_000] {
+        let _: String = redis::cmd("XADD")
+            .arg(stream.keys.jobs())
+            .arg(format!("{}-0", now - ago))
+            .arg("jobs")
+            .arg("[]")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    let waiting = state(&mut connection).await;
+    assert_eq!(waiting.entries, 3);
+    assert_eq!(waiting.oldest_waiting_ms, Some(now - 10_000));
+    assert_eq!(waiting.wait_ms(now), 10_000);
+
+    // A worker takes the oldest: the next one is the oldest waiting; taken
+    // and not yet acknowledged, the first still counts as held.
+    let taken = jobs::read(&mut connection, &stream.keys, "w", 1, 100)
+        .await
+        .unwrap();
+    let after_one = state(&mut connection).await;
+    assert_eq!(after_one.entries, 3);
+    assert_eq!(after_one.oldest_waiting_ms, Some(now - 5_000));
+    jobs::ack(&mut connection, &stream.keys, &[taken[0].entry_id.clone()])
+        .await
+        .unwrap();
+    jobs::read(&mut connection, &stream.keys, "w", 2, 100)
+        .await
+        .unwrap();
+    let all_taken = state(&mut connection).await;
+    assert_eq!(all_taken.entries, 2);
+    assert_eq!(all_taken.oldest_waiting_ms, None, "nothing waits");
+    assert_eq!(all_taken.wait_ms(now), 0);
+
+    // Published jobs wait from when they were added.
+    let published = jobs::publish(&mut connection, &stream.keys, &[job(1)])
+        .await
+        .unwrap();
+    assert_eq!(published.entries, 3);
+    let added = published.oldest_waiting_ms.unwrap();
+    assert!(
+        added >= now && added <= upwatch::runtime::now_ms(),
+        "{published:?}"
+    );
     stream.remove().await;
 }
 

@@ -12,6 +12,7 @@ use upwatch::queue::jobs::{self, Job};
 use upwatch::queue::keys::Keys;
 use upwatch::queue::{RedisPool, stream::QueueError};
 use upwatch::roles::folder::{FolderConfig, FolderRole};
+use upwatch::roles::scheduler::emitter;
 use upwatch::roles::worker::{Worker, WorkerConfig};
 use upwatch::runtime::consumer::{Outcome, Step};
 use upwatch::startup::Application;
@@ -418,4 +419,71 @@ async fn a_tick_too_late_to_probe_is_skipped_and_its_entry_acknowledged() {
         .collect();
     assert!(listed.contains(&("late".into(), Some(1))), "{listed:?}");
     assert!(listed.contains(&("due".into(), Some(0))), "{listed:?}");
+}
+
+#[actix_web::test]
+async fn ticks_are_shed_at_the_source_while_workers_are_behind_and_queued_once_they_catch_up() {
+    let app = spawn_roles("api", &[]).await;
+    let target = Target::start();
+    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
+    let (pool, keys) = redis(&app);
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    // A job that has waited ten seconds for a worker.
+    let waiting = job_now(&id, &spec);
+    let waited_since = upwatch::runtime::now_ms() - 10_000;
+    let _: String = redis::cmd("XADD")
+        .arg(keys.jobs())
+        .arg(format!("{waited_since}-0"))
+        .arg("jobs")
+        .arg(serde_json::to_string(&[&waiting]).unwrap())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let (trigger, shutdown) = upwatch::runtime::shutdown_channel();
+    let (sender, emitter) = emitter::spawn(pool.clone(), keys.clone(), shutdown);
+    // A tick of a monitor at 1 s may be probed up to ten seconds late: the
+    // queue's wait already takes more than a quarter of that.
+    let tick = |n: u64| {
+        let mut job = job_now(&id, &spec);
+        job.job_id = Uuid::new_v4();
+        job.scheduled_at_ms += n;
+        job.skip_after_ms = Some(job.scheduled_at_ms + 10_000);
+        job
+    };
+    assert!(sender.send(tick(1)));
+    let skipped = || async {
+        let (_, monitor) = app.get_json(&format!("/api/v1/monitors/{id}")).await;
+        monitor["skipped_ticks"].as_u64()
+    };
+    wait_for("the tick to be skipped", PATIENCE, || async {
+        (skipped().await == Some(1)).then_some(())
+    })
+    .await;
+    let held = jobs::queue_state(&mut connection, &keys).await.unwrap();
+    assert_eq!(held.entries, 1, "nothing queued behind it");
+
+    // The workers catch up: the next tick is queued again.
+    let taken = jobs::read(&mut connection, &keys, "w", 10, 100)
+        .await
+        .unwrap();
+    jobs::ack(&mut connection, &keys, &[taken[0].entry_id.clone()])
+        .await
+        .unwrap();
+    drop(connection);
+    let next = tick(2);
+    assert!(sender.send(next.clone()));
+    let queued = wait_for("the next tick to be queued", PATIENCE, || async {
+        let mut connection = pool.get().await.unwrap();
+        let read = jobs::read(&mut connection, &keys, "w", 10, 100)
+            .await
+            .unwrap();
+        read.into_iter().next()
+    })
+    .await;
+    assert_eq!(queued.jobs, Ok(vec![next]));
+    assert_eq!(skipped().await, Some(1), "only the first was skipped");
+    trigger.trigger();
+    drop(sender);
+    emitter.await.unwrap();
 }

@@ -1,12 +1,17 @@
 //! Batches the jobs monitor actors emit into one Redis pipeline every few
-//! milliseconds, so a tick costs a channel send, not a round trip.
+//! milliseconds, so a tick costs a channel send, not a round trip. While
+//! the workers are behind — the oldest job not yet taken has waited a
+//! quarter of the time a tick may be late (`domain::overload`) — new ticks
+//! are skipped here, counted, rather than queued to be skipped later.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
-use crate::queue::jobs::{self, Job};
+use crate::domain::overload::worth_queuing;
+use crate::queue::jobs::{self, Job, QueueState};
 use crate::queue::keys::Keys;
 use crate::queue::{HeldConnection, RedisPool};
 use crate::roles::skips::Skips;
@@ -45,6 +50,17 @@ impl JobSender {
         }
     }
 
+    /// Counts `ticks` of `monitor` that its actor passed over, late.
+    pub fn passed_over(&self, monitor: Uuid, ticks: u64) {
+        if ticks > 0 {
+            let ticks = usize::try_from(ticks).unwrap_or(usize::MAX);
+            self.skips.skipped(
+                std::iter::repeat_n(monitor, ticks),
+                "the scheduler's thread was too busy to tick on time",
+            );
+        }
+    }
+
     /// Hands a job over without waiting; false (and a warning) if the queue is full.
     pub fn send(&self, job: Job) -> bool {
         match self.sender.try_send(job) {
@@ -71,7 +87,7 @@ pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, Jo
         redis: HeldConnection::new(redis),
         keys,
         batch: Vec::new(),
-        backlog: 0,
+        queue: None,
         linger: AdaptiveLinger::new(LINGER_MIN, LINGER_MAX, jobs::JOBS_PER_ENTRY),
         shutdown: shutdown.clone(),
     };
@@ -87,13 +103,76 @@ pub struct Emitter {
     keys: Keys,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Vec<Job>,
-    /// Entries in the jobs stream at the last look.
-    backlog: usize,
+    /// The jobs stream at the last look (none yet: look before publishing).
+    queue: Option<QueueState>,
     linger: AdaptiveLinger,
     skips: Skips,
     /// Ends the wait for a first job, so an idle emitter sleeps until a job
     /// or shutdown comes, with no wake-ups in between.
     shutdown: Shutdown,
+}
+
+impl Emitter {
+    /// Whether the last look at the stream is too old to decide on: it
+    /// ages with the clock, so it errs towards looking again.
+    fn needs_a_look(&self, now: u64) -> bool {
+        let Some(queue) = self.queue else {
+            return true;
+        };
+        let wait = queue.wait_ms(now);
+        queue.entries >= JOBS_MAX_LEN
+            || !self
+                .batch
+                .iter()
+                .all(|job| worth_queuing(wait, job.window_ms()))
+    }
+
+    /// Appends the batch to the jobs stream, but for what the stream has no
+    /// room or no time for (skipped, counted); how many jobs were appended.
+    async fn queue_batch(&mut self, now: u64) -> Result<usize, StepError> {
+        if self.needs_a_look(now) {
+            let keys = &self.keys;
+            let queue = self
+                .redis
+                .run(async |connection| jobs::queue_state(connection, keys).await)
+                .await
+                .map_err(StepError::queue)?;
+            self.queue = Some(queue);
+            if queue.entries >= JOBS_MAX_LEN {
+                self.skips.skipped(
+                    self.batch.iter().map(|job| job.monitor_id),
+                    "the jobs stream is full: workers are behind or away",
+                );
+                self.batch.clear();
+                return Ok(0);
+            }
+            self.shed_what_would_wait_too_long(queue.wait_ms(now_ms()));
+        }
+        let (keys, batch) = (&self.keys, &self.batch);
+        if !batch.is_empty() {
+            let queue = self
+                .redis
+                .run(async |connection| jobs::publish(connection, keys, batch).await)
+                .await
+                .map_err(StepError::queue)?;
+            self.queue = Some(queue);
+        }
+        let queued = self.batch.len();
+        self.batch.clear();
+        Ok(queued)
+    }
+
+    /// Skips, counted, the jobs the workers are too far behind to probe in time.
+    fn shed_what_would_wait_too_long(&mut self, wait: u64) {
+        let (kept, shed) = std::mem::take(&mut self.batch)
+            .into_iter()
+            .partition::<Vec<_>, _>(|job| worth_queuing(wait, job.window_ms()));
+        self.batch = kept;
+        self.skips.skipped(
+            shed.iter().map(|job| job.monitor_id),
+            "workers are behind: the oldest queued job has waited a quarter of the time a tick may be late",
+        );
+    }
 }
 
 impl Step for Emitter {
@@ -117,7 +196,6 @@ impl Step for Emitter {
         }
         // A job too late to probe (Redis was away) is not sent: sending a
         // backlog would be the burst the schedule promises not to make.
-        let gathered = self.batch.len();
         let now = now_ms();
         let (late, batch) = std::mem::take(&mut self.batch)
             .into_iter()
@@ -127,33 +205,8 @@ impl Step for Emitter {
             late.iter().map(|job| job.monitor_id),
             "Redis was away until they were too late",
         );
-        let keys = &self.keys;
-        self.skips.record(&mut self.redis, keys).await;
-        if self.backlog >= JOBS_MAX_LEN {
-            self.backlog = self
-                .redis
-                .run(async |connection| jobs::backlog(connection, keys).await)
-                .await
-                .map_err(StepError::queue)?;
-            if self.backlog >= JOBS_MAX_LEN {
-                self.skips.skipped(
-                    self.batch.iter().map(|job| job.monitor_id),
-                    "the jobs stream is full: workers are behind or away",
-                );
-                self.batch.clear();
-                return Ok(Outcome::Worked(gathered));
-            }
-        }
-        let batch = &self.batch;
-        if !batch.is_empty() {
-            self.backlog = self
-                .redis
-                .run(async |connection| jobs::publish(connection, keys, batch).await)
-                .await
-                .map_err(StepError::queue)?;
-        }
-        let published = self.batch.len();
-        self.batch.clear();
-        Ok(Outcome::worked(published))
+        let queued = self.queue_batch(now).await?;
+        self.skips.record(&mut self.redis, &self.keys).await;
+        Ok(Outcome::worked(queued))
     }
 }

@@ -11,8 +11,9 @@ use actix::{
 use uuid::Uuid;
 
 use super::emitter::JobSender;
+use crate::domain::overload::skip_window_ms;
 use crate::domain::probe::ProbeSpec;
-use crate::domain::schedule::{job_id, next_tick_after};
+use crate::domain::schedule::{job_id, next_tick_after, ticks_between};
 use crate::domain::{IntervalSeconds, Monitor};
 use crate::queue::jobs::Job;
 use crate::runtime::now_ms;
@@ -56,7 +57,8 @@ impl MonitorActor {
         }
     }
 
-    fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+    /// Schedules the next grid tick after now (and after the last one); returns it.
+    fn schedule_next(&mut self, ctx: &mut Context<Self>) -> u64 {
         if let Some(handle) = self.next_tick.take() {
             ctx.cancel_future(handle);
         }
@@ -65,13 +67,18 @@ impl MonitorActor {
         let tick = next_tick_after(self.id, self.plan.interval, after);
         let delay = Duration::from_millis(tick.saturating_sub(now));
         self.next_tick = Some(ctx.run_later(delay, move |actor, ctx| actor.on_tick(tick, ctx)));
+        tick
     }
 
     fn on_tick(&mut self, tick_ms: u64, ctx: &mut Context<Self>) {
         self.next_tick = None;
         self.last_tick_ms = Some(tick_ms);
         if self.survived(ctx, |actor| actor.jobs.send(actor.job(tick_ms))) {
-            self.schedule_next(ctx);
+            let next = self.schedule_next(ctx);
+            // The timer fired more than an interval late (the thread was
+            // busy): the ticks passed over are skipped, and counted as such.
+            let missed = ticks_between(self.plan.interval, tick_ms, next);
+            self.jobs.passed_over(self.id, missed);
         }
     }
 
@@ -96,15 +103,6 @@ impl MonitorActor {
             skip_after_ms: Some(tick_ms + skip_window_ms(self.plan.interval)),
         }
     }
-}
-
-/// How late a tick may still be probed: an interval (by then the next tick
-/// is due), but at least ten seconds (a worker's restart or a short stall is
-/// ridden out) and at most five minutes (a long interval's tick reclaimed
-/// from a dead worker after `UPWATCH_RECLAIM_AFTER_MS` is still probed, but
-/// not one from hours ago).
-fn skip_window_ms(interval: IntervalSeconds) -> u64 {
-    interval.as_millis().clamp(10_000, 300_000)
 }
 
 impl Actor for MonitorActor {
@@ -160,14 +158,6 @@ mod tests {
     use crate::domain::{HttpMethod, MonitorUrl, TimeoutMs};
     use actix::Supervisor;
     use tokio::sync::mpsc;
-
-    #[test]
-    fn a_tick_may_be_probed_an_interval_late_within_ten_seconds_and_five_minutes() {
-        let window = |seconds| skip_window_ms(IntervalSeconds::parse(seconds).unwrap());
-        assert_eq!(window(1), 10_000, "a short stall is ridden out");
-        assert_eq!(window(30), 30_000, "until the next tick is due");
-        assert_eq!(window(3600), 300_000, "not hours late");
-    }
 
     /// Makes the actor panic inside its guarded work, as a bug would.
     #[derive(Message)]
