@@ -32,11 +32,13 @@ pub async fn register_many(
 ) -> Result<Vec<MonitorView>, StoreError> {
     let mut client = super::connection(pool, "registering monitors").await?;
     let tx = event_log::begin_appending(&mut client).await?;
-    let mut views = Vec::with_capacity(configs.len());
-    for config in configs {
+    // Polled together, the statements are pipelined on the one connection,
+    // in order: a few round trips per batch instead of four per monitor.
+    let views = futures_util::future::try_join_all(configs.into_iter().map(|config| {
         let id = Uuid::now_v7();
-        views.push(record(&tx, None, id, monitor::register(config), actor).await?);
-    }
+        record(&tx, None, id, monitor::register(config), actor)
+    }))
+    .await?;
     tx.commit().await.context("committing registrations")?;
     Ok(views)
 }
