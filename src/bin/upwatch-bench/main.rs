@@ -63,6 +63,22 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
     },
+    /// Overload, then the load drops: N monitors at 1 s (twice the ceiling,
+    /// say), then all but a share paused.
+    Overload {
+        #[arg(long, default_value_t = 50_000)]
+        monitors: usize,
+        /// The share of monitors left once the load drops.
+        #[arg(long, default_value_t = 0.25)]
+        keep: f64,
+        #[arg(long, default_value_t = 15)]
+        window: u64,
+        /// Seconds from registration (and from the drop) to each window.
+        #[arg(long, default_value_t = 20)]
+        warm_up: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Uptime Kuma's everyday workload: N HTTP monitors at I s against
     /// nginx; CPU per check of upwatch + PostgreSQL + Redis, idle and loaded.
     Kuma {
@@ -181,6 +197,13 @@ fn main() -> ExitCode {
                     workload,
                     common,
                 } => scenarios::ceiling(&common, &rates, window, warm_up, workload).await,
+                Scenario::Overload {
+                    monitors,
+                    keep,
+                    window,
+                    warm_up,
+                    common,
+                } => scenarios::overload(&common, monitors, keep, window, warm_up).await,
                 Scenario::Kuma {
                     monitors,
                     interval,

@@ -328,6 +328,84 @@ pub async fn ceiling(
     report(&common.out, "ceiling", fields)
 }
 
+/// Twice (or any multiple of) the sustainable rate, then the load drops:
+/// what is probed, skipped and lost while overloaded, and whether the
+/// pipeline is back to every tick on time once `keep` of the monitors remain.
+pub async fn overload(
+    common: &Common,
+    monitors: usize,
+    keep: f64,
+    window: u64,
+    warm_up: u64,
+) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    let ids = fleet
+        .register(monitors, |i| {
+            workload_monitor(&fleet, Workload::Http, i, 1, 1000)
+        })
+        .await?;
+    let overloaded = steady_state(
+        &fleet,
+        &ids,
+        1,
+        Duration::from_secs(warm_up),
+        Duration::from_secs(window),
+    )
+    .await?;
+    let kept = ((monitors as f64 * keep).round() as usize).min(monitors);
+    let remaining = &ids[..kept];
+    let dropped_at = Instant::now();
+    let paused = (kept..monitors)
+        .map(|i| workload_monitor(&fleet, Workload::Http, i, 1, 1000))
+        .collect();
+    fleet.pause_all(paused).await?;
+    let pausing = dropped_at.elapsed();
+    // Each window starts `warm_up` after the load dropped: how long the
+    // pipeline may take to be back on time.
+    let after = steady_state(
+        &fleet,
+        remaining,
+        1,
+        Duration::from_secs(warm_up).saturating_sub(pausing),
+        Duration::from_secs(window),
+    )
+    .await?;
+    fleet.finish().await?;
+    let summary = |label: &str, steady: &Steady| {
+        let number = |key: &str| {
+            steady
+                .fields
+                .get(key)
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+        };
+        println!(
+            "  {label}: {:.0} of {:.0} probes/s done ({:.2}%), skipped {:.0}, lost {:.0}, lag p99 {:.0} ms",
+            number("done_per_second"),
+            number("scheduled_per_second"),
+            steady.ratio * 100.0,
+            number("skipped_probes"),
+            number("lost_probes"),
+            steady.lag_p99_ms,
+        );
+    };
+    summary(&format!("{monitors} monitors at 1 s"), &overloaded);
+    summary(
+        &format!(
+            "{kept} left, from {}s after the drop",
+            warm_up.max(pausing.as_secs())
+        ),
+        &after,
+    );
+    let mut fields = Map::new();
+    fields.insert("monitors".into(), json!(monitors));
+    fields.insert("kept_after_drop".into(), json!(kept));
+    fields.insert("pausing_seconds".into(), json!(pausing.as_secs_f64()));
+    fields.insert("overloaded".into(), Value::Object(overloaded.fields));
+    fields.insert("after_drop".into(), Value::Object(after.fields));
+    report(&common.out, "overload", fields)
+}
+
 /// `load` monitors at 1 s as background load, and `flips` monitors tagged
 /// `flip` (target paths `flip{i}`) that go down at the first failure.
 pub async fn register_load_and_flips(
