@@ -157,22 +157,9 @@ impl Fleet {
         let indexes: Vec<usize> = (0..count).collect();
         for chunk in indexes.chunks(250) {
             let monitors: Vec<Value> = chunk.iter().map(|&i| body(i)).collect();
-            let response = self
-                .http
-                .post(format!("{}/monitors/bulk", self.api))
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&json!({ "monitors": monitors }))?)
-                .send()
+            let created = self
+                .post_monitors("/monitors/bulk", monitors, "bulk registration")
                 .await?;
-            let status = response.status();
-            let body = response.bytes().await?;
-            if !status.is_success() {
-                bail!(
-                    "bulk registration failed: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
-            let created: Value = serde_json::from_slice(&body)?;
             for item in created["items"].as_array().into_iter().flatten() {
                 ids.push(item["id"].as_str().unwrap_or_default().to_owned());
             }
@@ -193,19 +180,31 @@ impl Fleet {
                     body
                 })
                 .collect();
-            let response = self
-                .http
-                .post(format!("{}/apply", self.api))
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&json!({ "monitors": monitors }))?)
-                .send()
-                .await?;
-            let status = response.status();
-            if !status.is_success() {
-                bail!("pausing failed: {}", response.text().await?);
-            }
+            self.post_monitors("/apply", monitors, "pausing").await?;
         }
         Ok(())
+    }
+
+    /// Posts `{"monitors": monitors}` to `path` under the API; its answer.
+    async fn post_monitors(
+        &self,
+        path: &str,
+        monitors: Vec<Value>,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&json!({ "monitors": monitors }))?)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            bail!("{what} failed: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
     }
 
     pub async fn flip(&self, name: &str, status: u16) -> anyhow::Result<()> {
