@@ -74,6 +74,24 @@ struct Steady {
     lag_p99_ms: f64,
 }
 
+impl Steady {
+    fn number(&self, key: &str) -> f64 {
+        self.fields.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+    }
+
+    /// The window in one line: done, skipped, lost, lag.
+    fn summary(&self) -> String {
+        format!(
+            "{:.0} probes/s done, {:.2}% of scheduled, skipped {:.0}, lost {:.0}, lag p99 {:.0} ms",
+            self.number("done_per_second"),
+            self.ratio * 100.0,
+            self.number("skipped_probes"),
+            self.number("lost_probes"),
+            self.lag_p99_ms,
+        )
+    }
+}
+
 async fn steady_state(
     fleet: &Fleet,
     ids: &[String],
@@ -286,18 +304,10 @@ pub async fn ceiling(
         .await?;
         fleet.finish().await?;
         let sustained = steady.ratio >= 0.99 && steady.lag_p99_ms < 1000.0;
-        let done = steady
-            .fields
-            .get("done_per_second")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        let count = |key: &str| steady.fields.get(key).and_then(Value::as_i64).unwrap_or(0);
+        let done = steady.number("done_per_second");
         println!(
-            "  {rate} monitors at 1 s: {done:.0} probes/s done, {:.2}% of scheduled, skipped {}, lost {}, lag p99 {:.0} ms{}",
-            steady.ratio * 100.0,
-            count("skipped_probes"),
-            count("lost_probes"),
-            steady.lag_p99_ms,
+            "  {rate} monitors at 1 s: {}{}",
+            steady.summary(),
             if sustained { "" } else { "  (not sustained)" }
         );
         if sustained && done > best {
@@ -371,31 +381,11 @@ pub async fn overload(
     )
     .await?;
     fleet.finish().await?;
-    let summary = |label: &str, steady: &Steady| {
-        let number = |key: &str| {
-            steady
-                .fields
-                .get(key)
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-        };
-        println!(
-            "  {label}: {:.0} of {:.0} probes/s done ({:.2}%), skipped {:.0}, lost {:.0}, lag p99 {:.0} ms",
-            number("done_per_second"),
-            number("scheduled_per_second"),
-            steady.ratio * 100.0,
-            number("skipped_probes"),
-            number("lost_probes"),
-            steady.lag_p99_ms,
-        );
-    };
-    summary(&format!("{monitors} monitors at 1 s"), &overloaded);
-    summary(
-        &format!(
-            "{kept} left, from {}s after the drop",
-            warm_up.max(pausing.as_secs())
-        ),
-        &after,
+    println!("  {monitors} monitors at 1 s: {}", overloaded.summary());
+    println!(
+        "  {kept} left, from {}s after the drop: {}",
+        warm_up.max(pausing.as_secs()),
+        after.summary()
     );
     let mut fields = Map::new();
     fields.insert("monitors".into(), json!(monitors));
