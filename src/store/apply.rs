@@ -4,7 +4,8 @@
 use uuid::Uuid;
 
 use super::channels;
-use super::{DbContext, Pool, StoreError, commands, event_log, monitors};
+use super::commands::{self, MonitorChange};
+use super::{DbContext, Pool, StoreError, event_log, monitors};
 use crate::domain::actor::Actor;
 use crate::domain::channel::ChannelEvent;
 use crate::domain::manifest::{self, CurrentChannel, Manifest, Plan, PlanError, Step};
@@ -53,40 +54,47 @@ pub async fn apply(
     if options.dry_run || plan.steps.is_empty() {
         return Ok(plan);
     }
+    let mut monitor_changes = Vec::new();
     for step in &plan.steps {
-        carry_out(&tx, step, actor).await?;
+        match monitor_change(step) {
+            Some(change) => monitor_changes.push(change),
+            None => carry_out_on_channels(&tx, step, actor).await?,
+        }
     }
+    commands::record_many(&tx, monitor_changes, actor).await?;
     tx.commit().await.context("committing a monitors file")?;
     Ok(plan)
 }
 
-async fn carry_out(
+/// What a monitor step appends, or `None` for a channel step. Monitors and
+/// channels are apart in the store, so every monitor step of a plan is
+/// recorded together, in the plan's order.
+fn monitor_change(step: &Step) -> Option<MonitorChange> {
+    let (state, id, events) = match step {
+        Step::RegisterMonitor { config, paused } => {
+            let mut events = vec![monitor::register(config.clone())];
+            if *paused {
+                events.push(MonitorEvent::MonitorPaused {});
+            }
+            (None, Uuid::now_v7(), events)
+        }
+        Step::ChangeMonitor { current, events } => {
+            (Some(current.clone()), current.id, events.clone())
+        }
+        Step::DeleteMonitor { current } => {
+            (Some(current.clone()), current.id, vec![current.delete()])
+        }
+        _ => return None,
+    };
+    Some(MonitorChange { state, id, events })
+}
+
+async fn carry_out_on_channels(
     tx: &deadpool_postgres::Transaction<'_>,
     step: &Step,
     actor: &Actor,
 ) -> Result<(), StoreError> {
     match step {
-        Step::RegisterMonitor { config, paused } => {
-            let id = Uuid::now_v7();
-            let view =
-                commands::record(tx, None, id, monitor::register(config.clone()), actor).await?;
-            if *paused {
-                let event = MonitorEvent::MonitorPaused {};
-                commands::record(tx, Some(view.monitor), id, event, actor).await?;
-            }
-        }
-        Step::ChangeMonitor { current, events } => {
-            let mut state = current.clone();
-            for event in events {
-                let view =
-                    commands::record(tx, Some(state), current.id, event.clone(), actor).await?;
-                state = view.monitor;
-            }
-        }
-        Step::DeleteMonitor { current } => {
-            let event = current.delete();
-            commands::record(tx, Some(current.clone()), current.id, event, actor).await?;
-        }
         Step::CreateChannel { config } => {
             let event = ChannelEvent::ChannelCreated {
                 config: config.into(),
@@ -109,6 +117,7 @@ async fn carry_out(
             } = current.clone();
             channels::delete_in(tx, id, version, config, actor).await?;
         }
+        Step::RegisterMonitor { .. } | Step::ChangeMonitor { .. } | Step::DeleteMonitor { .. } => {}
     }
     Ok(())
 }

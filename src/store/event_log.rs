@@ -59,37 +59,6 @@ async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Appends one event as the monitor's `monitor_seq`-th, made by `actor`.
-pub async fn append(
-    tx: &Transaction<'_>,
-    monitor_id: Uuid,
-    monitor_seq: i64,
-    event: &MonitorEvent,
-    actor: &Actor,
-) -> Result<(i64, RecordedEvent), StoreError> {
-    let appended = append_one(
-        tx,
-        NewEvent {
-            aggregate_type: AggregateType::Monitor,
-            aggregate_id: monitor_id,
-            aggregate_seq: monitor_seq,
-            schema_version: MonitorEvent::SCHEMA_VERSION,
-            type_name: event.type_name(),
-            data: event_data(event, event.type_name())?,
-        },
-        actor,
-    )
-    .await?;
-    let recorded = RecordedEvent {
-        monitor_id,
-        monitor_seq,
-        recorded_at: appended.1,
-        actor: actor.clone(),
-        event: event.clone(),
-    };
-    Ok((appended.0, recorded))
-}
-
 /// One event of any aggregate, ready to append.
 #[derive(Debug, Clone)]
 pub struct NewEvent {

@@ -58,17 +58,70 @@ pub async fn find(
 
 /// Writes the projection of `monitor`, leaving its health as it is.
 pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView, StoreError> {
-    let c = &monitor.config;
-    let check = serde_json::to_value(&c.check)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode the check: {e}")))?;
-    let tags: Vec<&str> = c.tags.iter().map(AsRef::as_ref).collect();
-    let interval = i32::try_from(c.interval_seconds.get()).unwrap_or(i32::MAX);
-    let timeout = i32::try_from(c.timeout_ms.get()).unwrap_or(i32::MAX);
+    save_many(tx, std::slice::from_ref(monitor))
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt(format!("monitor {} was not saved", monitor.id)))
+}
+
+/// Writes the projections of `monitors` in one statement, leaving their
+/// health as it is; returns them in the order given.
+pub async fn save_many(
+    tx: &Transaction<'_>,
+    monitors: &[Monitor],
+) -> Result<Vec<MonitorView>, StoreError> {
+    if monitors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |get: fn(&Monitor) -> i32| -> Vec<i32> { monitors.iter().map(get).collect() };
+    fn saturate(value: u32) -> i32 {
+        i32::try_from(value).unwrap_or(i32::MAX)
+    }
+    let ids: Vec<Uuid> = monitors.iter().map(|m| m.id).collect();
+    let names: Vec<&str> = monitors.iter().map(|m| m.config.name.as_ref()).collect();
+    let checks: Vec<serde_json::Value> = monitors
+        .iter()
+        .map(|m| serde_json::to_value(&m.config.check))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a check: {e}")))?;
+    let intervals = column(|m| saturate(m.config.interval_seconds.get()));
+    let timeouts = column(|m| saturate(m.config.timeout_ms.get()));
+    let failures = column(|m| i32::from(m.config.failure_threshold.get()));
+    let recoveries = column(|m| i32::from(m.config.recovery_threshold.get()));
+    // Arrays of arrays of different lengths do not exist in PostgreSQL: each
+    // monitor's tags travel as one JSON array.
+    let tags: Vec<serde_json::Value> = monitors
+        .iter()
+        .map(|m| {
+            serde_json::json!(
+                m.config
+                    .tags
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<&str>>()
+            )
+        })
+        .collect();
+    let paused: Vec<bool> = monitors.iter().map(|m| m.paused).collect();
+    let deleted: Vec<bool> = monitors.iter().map(|m| m.deleted).collect();
+    let versions: Vec<i64> = monitors.iter().map(|m| m.version).collect();
+    let created: Vec<OffsetDateTime> = monitors.iter().map(|m| m.created_at).collect();
+    let updated: Vec<OffsetDateTime> = monitors.iter().map(|m| m.updated_at).collect();
     let sql = format!(
         "INSERT INTO monitors (id, name, check_config, interval_seconds, timeout_ms,
              failure_threshold, recovery_threshold, tags, paused, deleted,
              version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         SELECT id, name, check_config, interval_seconds, timeout_ms,
+             failure_threshold, recovery_threshold,
+             ARRAY(SELECT jsonb_array_elements_text(tags)), paused, deleted,
+             version, created_at, updated_at
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::int4[], $5::int4[],
+                     $6::int4[], $7::int4[], $8::jsonb[], $9::bool[], $10::bool[],
+                     $11::int8[], $12::timestamptz[], $13::timestamptz[])
+              WITH ORDINALITY AS m(id, name, check_config, interval_seconds, timeout_ms,
+                  failure_threshold, recovery_threshold, tags, paused, deleted,
+                  version, created_at, updated_at, n)
+         ORDER BY n
          ON CONFLICT (id) DO UPDATE SET
              name = EXCLUDED.name, check_config = EXCLUDED.check_config,
              interval_seconds = EXCLUDED.interval_seconds, timeout_ms = EXCLUDED.timeout_ms,
@@ -78,36 +131,73 @@ pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView
              updated_at = EXCLUDED.updated_at
          RETURNING {COLUMNS}"
     );
-    let row = tx
-        .query_one(
-            &sql,
+    let statement = tx
+        .prepare_cached(&sql)
+        .await
+        .context("saving the monitors projection")?;
+    let rows = tx
+        .query(
+            &statement,
             &[
-                &monitor.id,
-                &c.name.as_ref(),
-                &check,
-                &interval,
-                &timeout,
-                &i32::from(c.failure_threshold.get()),
-                &i32::from(c.recovery_threshold.get()),
+                &ids,
+                &names,
+                &checks,
+                &intervals,
+                &timeouts,
+                &failures,
+                &recoveries,
                 &tags,
-                &monitor.paused,
-                &monitor.deleted,
-                &monitor.version,
-                &monitor.created_at,
-                &monitor.updated_at,
+                &paused,
+                &deleted,
+                &versions,
+                &created,
+                &updated,
             ],
         )
         .await
         .map_err(|e| {
+            let name = taken_name(&e, monitors);
             StoreError::from_named_write(
                 "saving the monitors projection",
                 e,
                 NAME_INDEX,
                 "monitor",
-                c.name.as_ref(),
+                &name,
             )
         })?;
-    from_row(&row)
+    // RETURNING promises no order: put the rows back in the order given.
+    let mut by_id: std::collections::HashMap<Uuid, MonitorView> = rows
+        .iter()
+        .map(|row| from_row(row).map(|view| (view.monitor.id, view)))
+        .collect::<Result<_, _>>()?;
+    ids.iter()
+        .map(|id| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("monitor {id} was not saved")))
+        })
+        .collect()
+}
+
+/// Which of `monitors` took a name already in use, as PostgreSQL's report of
+/// the unique violation says ("Key (lower((name)::text))=(web) already
+/// exists."): the last one of that name, as rows go in the order given; the
+/// first monitor when the report does not tell.
+fn taken_name(error: &tokio_postgres::Error, monitors: &[Monitor]) -> String {
+    let key = error
+        .as_db_error()
+        .and_then(|db| db.detail())
+        .and_then(|detail| detail.split_once(")=(")?.1.rsplit_once(") already exists"))
+        .map(|(key, _)| key.to_owned());
+    let names = monitors.iter().map(|m| m.config.name.as_ref());
+    match key {
+        Some(key) => names
+            .clone()
+            .rev()
+            .find(|name| name.to_lowercase() == key)
+            .map_or(key, str::to_owned),
+        None => names.into_iter().next().unwrap_or_default().to_owned(),
+    }
 }
 
 /// Filters for listing live monitors, in id order (ids are time-ordered).

@@ -360,7 +360,22 @@ async fn bulk_registration_is_all_or_nothing_and_names_the_bad_item() {
     let error = assert_error(bad, 422, "validation_failed").await;
     assert_eq!(error["error"]["field"], "monitors[1].url");
     let taken = bulk(json!([{"name": "e", "url": "http://127.0.0.1:9/e"}, {"name": "A", "url": "http://127.0.0.1:9/a2"}])).await;
-    assert_error(taken, 409, "conflict").await;
+    let error = assert_error(taken, 409, "conflict").await;
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("`A`"),
+        "the conflict names the monitor: {error}"
+    );
+    let twice = bulk(json!([
+        {"name": "f", "url": "http://127.0.0.1:9/f"},
+        {"name": "g", "url": "http://127.0.0.1:9/g"},
+        {"name": "G", "url": "http://127.0.0.1:9/g2"}
+    ]))
+    .await;
+    let error = assert_error(twice, 409, "conflict").await;
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("`G`"),
+        "a name twice in one batch is a conflict naming it: {error}"
+    );
     let empty = bulk(json!([])).await;
     assert_error(empty, 422, "validation_failed").await;
 

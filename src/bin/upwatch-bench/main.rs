@@ -45,6 +45,15 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
     },
+    /// How long registering N monitors at interval I takes, 250 to a bulk request.
+    Register {
+        #[arg(long, default_value_t = 100_000)]
+        monitors: usize,
+        #[arg(long, default_value_t = 60)]
+        interval: u32,
+        #[command(flatten)]
+        common: Common,
+    },
     /// The raw probe ceiling, then the most probes/s the pipeline sustains.
     Ceiling {
         /// Monitors at 1 s to try, in order.
@@ -190,6 +199,11 @@ fn main() -> ExitCode {
                     window,
                     common,
                 } => scenarios::scale(&common, monitors, interval, window).await,
+                Scenario::Register {
+                    monitors,
+                    interval,
+                    common,
+                } => scenarios::register(&common, monitors, interval).await,
                 Scenario::Ceiling {
                     rates,
                     window,

@@ -193,6 +193,38 @@ pub async fn scale(
     report(&common.out, "scale", steady.fields)
 }
 
+/// Registers `monitors` monitors at `interval` (ticking as soon as they are
+/// in, as they would for a user), timed from the first request to the last
+/// answer.
+pub async fn register(common: &Common, monitors: usize, interval: u32) -> anyhow::Result<()> {
+    let fleet = Fleet::start(common, &[]).await?;
+    let started = Instant::now();
+    let ids = fleet
+        .register(monitors, |i| monitor(&fleet, i, interval, 2000))
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        ids.len() == monitors,
+        "{} of {monitors} registered",
+        ids.len()
+    );
+    let (rss_kib, peak_kib) = fleet.rss_kib();
+    let mut fields = Map::new();
+    for (name, value) in [
+        ("monitors", json!(monitors)),
+        ("interval_seconds", json!(interval)),
+        ("registration_seconds", json!(seconds)),
+        ("registered_per_second", json!(monitors as f64 / seconds)),
+        ("upwatch_rss_mib", json!(rss_kib / 1024)),
+        ("upwatch_peak_rss_mib", json!(peak_kib / 1024)),
+    ] {
+        fields.insert(name.into(), value);
+    }
+    println!("registered {monitors} monitors in {seconds:.1} s");
+    fleet.finish().await?;
+    report(&common.out, "register", fields)
+}
+
 /// The most probes/s a tight loop of the same prober reaches on its own,
 /// `concurrency` probes at once on a runtime of `threads` threads.
 fn raw_ceiling(
