@@ -66,17 +66,13 @@ async fn record(
 ) -> Result<BatchOutcome, StoreError> {
     let now = Instant::now();
     let mut client = super::connection(pool, "folding probe results").await?;
-    let tx = event_log::begin_appending(&mut client).await?;
-    // The append lock is held: nobody changes a monitor until the commit.
-    match cache.seen_seq() {
-        None => cache.start_at(event_log::latest_seq(&tx).await?),
-        Some(seen) => {
-            let (events, read_up_to) = event_log::events_after(&tx, seen, i64::MAX).await?;
-            let unsaved = cache.forget_changed(&events, read_up_to);
-            monitors::save_health(&tx, &unsaved.iter().collect::<Vec<_>>()).await?;
-        }
-    }
-
+    let tx = client
+        .transaction()
+        .await
+        .context("starting to fold probe results")?;
+    // Results and roll-ups lock no monitor row, so they are stored before
+    // the append lock: while the rows go in, the API and other folders
+    // append; only the fold itself takes turns.
     let unique = folding::unique_results(batch);
     let fresh: Vec<&ProbeResult> = if cache.all_unseen(&unique) {
         results::insert_unseen(&tx, &unique).await?;
@@ -91,8 +87,18 @@ async fn record(
             .filter(|r| new_ids.contains(&r.job_id))
             .collect()
     };
-
     super::rollups::add(&tx, &fresh).await?;
+
+    event_log::lock_for_append(&tx).await?;
+    // From here nobody changes a monitor until the commit.
+    match cache.seen_seq() {
+        None => cache.start_at(event_log::latest_seq(&tx).await?),
+        Some(seen) => {
+            let (events, read_up_to) = event_log::events_after(&tx, seen, i64::MAX).await?;
+            let unsaved = cache.forget_changed(&events, read_up_to);
+            monitors::save_health(&tx, &unsaved.iter().collect::<Vec<_>>()).await?;
+        }
+    }
 
     let missing = cache.missing(&fresh);
     let mut caught_up = Vec::new();

@@ -48,7 +48,10 @@ pub async fn begin_appending(
     Ok(tx)
 }
 
-async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
+/// Waits for this transaction's turn to append. Before it, the transaction
+/// must have locked no row an appender locks (a `monitors` row), or the two
+/// could wait on each other.
+pub(crate) async fn lock_for_append(tx: &Transaction<'_>) -> Result<(), StoreError> {
     query_prepared(
         tx,
         "SELECT pg_advisory_xact_lock($1)",
