@@ -103,8 +103,9 @@ pub enum Incident {
 impl PendingTransition {
     /// The incident this transition begins or ends, if any.
     pub fn incident(&self) -> Option<Incident> {
+        // A transition changes the status: `from` is never `to`.
         match (self.change.from, self.change.to) {
-            (from, Status::Down) if from != Status::Down => Some(Incident::Began {
+            (_, Status::Down) => Some(Incident::Began {
                 reason: self.change.reason.clone(),
                 consecutive_failures: self.consecutive_failures,
             }),
@@ -507,6 +508,22 @@ mod tests {
         assert!(after.drifts.is_empty(), "once");
     }
 
+    #[test]
+    fn a_result_without_a_version_neither_starts_a_drift_nor_invents_one() {
+        let mut expecting = monitor(1);
+        expecting.reported.expected = Some("2.0.0".into());
+        let mut cache = cache_with(expecting);
+        let folded = cache.fold(vec![], &[&result(0, false)], Instant::now());
+        assert!(folded.drifts.is_empty(), "a failed probe read no version");
+
+        let mut cache = cache_with(monitor(1));
+        cache.fold(vec![], &[&result(0, true)], Instant::now());
+        let ids = [Uuid::from_u128(1), Uuid::from_u128(2)];
+        let health: Vec<&MonitorHealth> = cache.health_of(&ids).collect();
+        assert_eq!(health.len(), 1, "only the monitor in memory");
+        assert_eq!(health[0].reported.observed, None);
+    }
+
     /// The result of minute `n` of monitor 1.
     fn result(n: i64, up: bool) -> ProbeResult {
         let tick = datetime!(2026-01-01 00:00 UTC) + time::Duration::minutes(n);
@@ -694,5 +711,13 @@ mod tests {
         assert_eq!(cache.seen_seq(), Some(42), "never goes back");
         cache.forget_all();
         assert_eq!(cache.seen_seq(), None);
+    }
+
+    #[test]
+    fn a_fresh_cache_follows_the_log_from_where_it_starts() {
+        let mut cache = HealthCache::default();
+        assert_eq!(cache.seen_seq(), None, "nothing read yet");
+        cache.start_at(17);
+        assert_eq!(cache.seen_seq(), Some(17));
     }
 }

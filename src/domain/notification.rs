@@ -51,8 +51,9 @@ impl NotificationKind {
     /// The notification a status change is, if it is news: every move to
     /// `down`, and `down` → `up` (a new monitor's first `up` is not).
     pub fn of_change(change: &StatusChange) -> Option<Self> {
+        // A change moves the status: `from` is never `to`.
         match (change.from, change.to) {
-            (_, Status::Down) if change.from != Status::Down => Some(Self::Down),
+            (_, Status::Down) => Some(Self::Down),
             (Status::Down, Status::Up) => Some(Self::Up),
             _ => None,
         }
@@ -325,6 +326,48 @@ mod tests {
     }
 
     #[test]
+    fn delivery_statuses_parse_their_contract_names_only() {
+        let names: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["pending", "delivered", "failed"]);
+        for status in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(status.as_str()).unwrap(), status);
+        }
+        assert!(DeliveryStatus::parse("Delivered").is_err());
+        assert!(DeliveryStatus::parse("").is_err());
+    }
+
+    #[test]
+    fn a_drift_summary_says_which_way_it_went() {
+        let drift = |resolved| Notification {
+            delivery_id: Uuid::nil(),
+            kind: NotificationKind::Drift,
+            seq: Some(7),
+            at: datetime!(2026-12-01 00:00 UTC),
+            monitor: Some(MonitorSummary {
+                id: Uuid::nil(),
+                name: "checkout".into(),
+                url: "http://checkout/health".into(),
+                tags: vec![],
+            }),
+            change: None,
+            drift: Some(DriftNotice {
+                expected: "2.0.0".into(),
+                observed: if resolved { "2.0.0" } else { "1.9.0" }.into(),
+                resolved,
+            }),
+            channel_name: "ops".into(),
+        };
+        assert_eq!(
+            drift(false).summary(),
+            "checkout has drifted: expected version 2.0.0, observed 1.9.0"
+        );
+        assert_eq!(
+            drift(true).summary(),
+            "checkout reports the expected version again: 2.0.0"
+        );
+    }
+
+    #[test]
     fn a_reminder_is_owed_once_per_whole_period_of_an_outage() {
         let since = datetime!(2026-12-01 00:00 UTC);
         let period = Duration::from_secs(5 * 60);
@@ -414,6 +457,18 @@ mod tests {
         );
         assert!(
             matches!(late, NextStep::Failed { error } if error.contains("gave up after 9 attempts"))
+        );
+        // A retry due exactly at the give-up time is still made (the third
+        // retry waits 8 s at this jitter).
+        let last = policy.next(
+            retry(),
+            3,
+            created,
+            created + Duration::from_secs(3592),
+            0.5,
+        );
+        assert!(
+            matches!(last, NextStep::RetryAt { at, .. } if at == created + Duration::from_secs(3600))
         );
         let refused = policy.next(
             Attempt::Fail {

@@ -1,7 +1,5 @@
 //! A monitor's health as the probes last showed it.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::fields::InvalidValue;
@@ -33,12 +31,6 @@ impl Status {
             Self::Up => "up",
             Self::Down => "down",
         }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

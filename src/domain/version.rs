@@ -248,4 +248,38 @@ mod tests {
         assert!(ExpectedVersion::parse("").is_err());
         assert!(ExpectedVersion::parse(&"v".repeat(129)).is_err());
     }
+
+    #[test]
+    fn only_a_body_source_needs_the_body_read() {
+        assert!(VersionSource::default_source().needs_body());
+        assert!(VersionSource::parse("[BODY]").unwrap().needs_body());
+        assert!(
+            !VersionSource::parse("[HEADER].x-version")
+                .unwrap()
+                .needs_body()
+        );
+    }
+
+    #[test]
+    fn a_version_source_is_known_by_its_trimmed_text() {
+        let source = VersionSource::parse("  [HEADER].x-version ").unwrap();
+        assert_eq!(source.to_string(), "[HEADER].x-version");
+        assert_eq!(source, VersionSource::parse("[HEADER].x-version").unwrap());
+        assert_ne!(source, *VersionSource::default_source());
+    }
+
+    #[test]
+    fn an_expected_version_is_kept_as_given_up_to_its_limit() {
+        let longest = "v".repeat(MAX_VERSION_CHARS);
+        assert_eq!(ExpectedVersion::parse(&longest).unwrap().as_str(), longest);
+        assert!(
+            ExpectedVersion::parse("2.0\u{7}").is_err(),
+            "a control character"
+        );
+        let json = serde_json::to_string(&ExpectedVersion::parse("2.0.0").unwrap()).unwrap();
+        assert_eq!(json, r#""2.0.0""#);
+        let back: ExpectedVersion = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.as_str(), "2.0.0");
+        assert!(serde_json::from_str::<ExpectedVersion>(r#""""#).is_err());
+    }
 }
