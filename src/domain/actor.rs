@@ -70,5 +70,18 @@ mod tests {
         ] {
             assert_eq!(Actor::from_stored(actor.as_str()), actor);
         }
+        assert_eq!(Actor::Token("ci-deploy".into()).to_string(), "ci-deploy");
+        assert_eq!(Actor::System.to_string(), "system");
+    }
+
+    #[test]
+    fn aggregate_types_have_the_names_the_log_stores() {
+        let names = [
+            AggregateType::Monitor,
+            AggregateType::Channel,
+            AggregateType::Token,
+        ]
+        .map(AggregateType::as_str);
+        assert_eq!(names, ["monitor", "channel", "token"]);
     }
 }

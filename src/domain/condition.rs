@@ -615,6 +615,8 @@ mod tests {
             ("[RESPONSE_TIME] < 500", true),
             ("[RESPONSE_TIME] <= 250", true),
             ("[RESPONSE_TIME] > 1s", false),
+            ("[RESPONSE_TIME] < 300ms", true),
+            ("[RESPONSE_TIME] < 200ms", false),
             ("[BODY] contains \"UP\"", true),
             ("[BODY] !contains DOWN", true),
             ("[BODY] contains DOWN", false),
@@ -630,14 +632,29 @@ mod tests {
             ("[HEADER].content-type == \"text/html\"", false),
             ("[CONNECTED] == true", true),
             ("[CONNECTED] != true", false),
+            ("[CONNECTED] == false", false),
+            ("[BODY].ok == false", false),
             ("[CERTIFICATE_EXPIRATION] > 24h", true),
             ("[CERTIFICATE_EXPIRATION] > 2d", false),
             ("[CERTIFICATE_EXPIRATION] < 3d", true),
+            ("[CERTIFICATE_EXPIRATION] > 90m", true),
+            ("[CERTIFICATE_EXPIRATION] > 2160m", false),
         ];
         for (text, holds) in cases {
             let condition = Condition::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(condition.evaluate(&seen).is_ok(), holds, "{text}");
         }
+    }
+
+    #[test]
+    fn numbers_show_as_written_and_an_exponent_stays_text() {
+        assert_eq!(format_number(3.0), "3");
+        assert_eq!(format_number(-0.0), "0");
+        assert_eq!(format_number(0.75), "0.75");
+        assert_eq!(format_number(1e20), "100000000000000000000");
+        assert_eq!(parse_number("-1.5"), Some(-1.5));
+        // `1e5` could be a commit hash: only digits, signs and dots are numbers.
+        assert_eq!(parse_number("1e5"), None);
     }
 
     #[test]
@@ -717,6 +734,24 @@ mod tests {
         ] {
             assert!(Condition::parse(junk).is_err(), "{junk:?} parsed");
         }
+    }
+
+    #[test]
+    fn a_condition_is_at_most_its_limit_long_and_known_by_its_text() {
+        let quoted = |len: usize| format!("[BODY] contains \"{}\"", "x".repeat(len));
+        let at_limit = quoted(MAX_LEN - quoted(0).len());
+        assert_eq!(at_limit.len(), MAX_LEN);
+        assert!(Condition::parse(&at_limit).is_ok());
+        assert!(Condition::parse(&quoted(MAX_LEN - quoted(0).len() + 1)).is_err());
+        assert!(Condition::parse("[BODY] contains \"a\u{7}\"").is_err());
+        assert_eq!(
+            Condition::parse("[STATUS]  ==  200").unwrap(),
+            Condition::parse("[STATUS] == 200").unwrap(),
+        );
+        assert_ne!(
+            Condition::parse("[STATUS] == 200").unwrap(),
+            Condition::parse("[STATUS] == 201").unwrap(),
+        );
     }
 
     #[test]
