@@ -689,6 +689,21 @@ mod tests {
             cert.to_string(),
             "condition failed: [CERTIFICATE_EXPIRATION] > 72h (got 1d12h)"
         );
+        let quick = Condition::parse("[RESPONSE_TIME] < 100")
+            .unwrap()
+            .evaluate(&seen)
+            .unwrap_err();
+        assert_eq!(quick.got.as_deref(), Some("250"), "under a second, in ms");
+        let shown = |body: &str| {
+            Condition::parse("[BODY] contains zzz")
+                .unwrap()
+                .evaluate(&evidence(body, &[]))
+                .unwrap_err()
+                .got
+        };
+        let hundred = "y".repeat(100);
+        assert_eq!(shown(&hundred), Some(hundred.clone()));
+        assert_eq!(shown(&format!("{hundred}y")), Some(format!("{hundred}…")));
         let not_json = Evidence {
             body: Some("plain text"),
             ..seen.clone()
