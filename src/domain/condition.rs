@@ -486,7 +486,6 @@ fn compare(actual: Option<&Actual>, operator: Operator, value: &Literal) -> bool
         Operator::NotContains => !actual.as_text().contains(&value.as_text()),
         Operator::Eq | Operator::Ne => {
             let equal = match (actual, value, numbers) {
-                (Actual::Bool(a), Literal::Bool(b), _) => a == b,
                 (_, _, Some((a, b))) => a == b,
                 _ => actual.as_text() == value.as_text(),
             };
@@ -612,6 +611,10 @@ mod tests {
             ("[STATUS] != 200", false),
             ("[STATUS] < 300", true),
             ("[STATUS] >= 500", false),
+            ("[STATUS] < 200", false),
+            ("[STATUS] > 200", false),
+            ("[STATUS] > 199", true),
+            ("[RESPONSE_TIME] <= 300", true),
             ("[RESPONSE_TIME] < 500", true),
             ("[RESPONSE_TIME] <= 250", true),
             ("[RESPONSE_TIME] > 1s", false),
@@ -701,6 +704,9 @@ mod tests {
                 .unwrap_err()
                 .got
         };
+        let priced = evidence(r#"{"price": "1.50"}"#, &[]);
+        let same_number = Condition::parse("[BODY].price == 1.5").unwrap();
+        assert_eq!(same_number.evaluate(&priced), Ok(()), "compared as numbers");
         let hundred = "y".repeat(100);
         assert_eq!(shown(&hundred), Some(hundred.clone()));
         assert_eq!(shown(&format!("{hundred}y")), Some(format!("{hundred}…")));
