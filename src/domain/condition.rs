@@ -758,6 +758,17 @@ mod tests {
     }
 
     #[test]
+    fn a_monitor_has_at_most_twenty_conditions_and_a_bad_one_is_pointed_at() {
+        let twenty = vec!["[STATUS] == 200"; MAX_CONDITIONS];
+        let parsed = Conditions::parse(&twenty).unwrap();
+        assert_eq!(parsed.iter().count(), MAX_CONDITIONS);
+        let too_many = vec!["[STATUS] == 200"; MAX_CONDITIONS + 1];
+        assert_eq!(Conditions::parse(&too_many).unwrap_err().0, None);
+        let one_bad = ["[STATUS] == 200", "[STATUS] == ok"];
+        assert_eq!(Conditions::parse(&one_bad).unwrap_err().0, Some(1));
+    }
+
+    #[test]
     fn a_condition_is_at_most_its_limit_long_and_known_by_its_text() {
         let quoted = |len: usize| format!("[BODY] contains \"{}\"", "x".repeat(len));
         let at_limit = quoted(MAX_LEN - quoted(0).len());
