@@ -769,6 +769,34 @@ mod tests {
     }
 
     #[test]
+    fn conditions_hold_together_and_the_first_failure_is_told() {
+        let seen = evidence(r#"{"status": "UP"}"#, &[]);
+        let none = Conditions::default();
+        assert!(none.is_empty() && !none.need_body());
+        assert_eq!(none.evaluate(&seen), Ok(()));
+        let both = Conditions::parse(&["[STATUS] == 200", "[BODY].status == UP"]).unwrap();
+        assert!(!both.is_empty() && both.need_body());
+        assert_eq!(both.evaluate(&seen), Ok(()));
+        let failing =
+            Conditions::parse(&["[STATUS] == 200", "[STATUS] == 201", "[STATUS] == 202"]).unwrap();
+        assert!(!failing.need_body());
+        assert_eq!(
+            failing.evaluate(&seen).unwrap_err().condition,
+            "[STATUS] == 201"
+        );
+        let json = serde_json::to_value(&both).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!(["[STATUS] == 200", "[BODY].status == UP"])
+        );
+        assert_eq!(serde_json::from_value::<Conditions>(json).unwrap(), both);
+        let twenty = serde_json::json!(vec!["[STATUS] == 200"; MAX_CONDITIONS]);
+        assert!(serde_json::from_value::<Conditions>(twenty).is_ok());
+        let too_many = serde_json::json!(vec!["[STATUS] == 200"; MAX_CONDITIONS + 1]);
+        assert!(serde_json::from_value::<Conditions>(too_many).is_err());
+    }
+
+    #[test]
     fn a_condition_is_at_most_its_limit_long_and_known_by_its_text() {
         let quoted = |len: usize| format!("[BODY] contains \"{}\"", "x".repeat(len));
         let at_limit = quoted(MAX_LEN - quoted(0).len());
