@@ -160,12 +160,17 @@ impl Application {
                 lease_config("scheduler"),
                 stopping.clone(),
             );
-            let (jobs, emitting) = emitter::spawn(redis.clone(), keys.clone(), stopping.clone());
+            let (scheduling, scheduled) = tokio::sync::watch::channel(Default::default());
+            let (jobs, emitting) =
+                emitter::spawn(redis.clone(), keys.clone(), scheduled, stopping.clone());
             let registry = Registry::new(jobs, settings.partitions).start();
             tasks.push(registry::watch(
                 pg.clone(),
+                redis.clone(),
+                keys.clone(),
                 registry,
                 owned,
+                scheduling,
                 stopping.clone(),
             ));
             tasks.push(emitting);

@@ -33,6 +33,49 @@ pub fn ticks_between(interval: IntervalSeconds, last_ms: u64, next_ms: u64) -> u
     (next_ms.saturating_sub(last_ms) / interval.as_millis()).saturating_sub(1)
 }
 
+/// What a scheduler taking over a monitor does with the ticks that fell
+/// since the last one handled: the latest is probed late, if it still may
+/// be (`late_window_ms`); the others are counted skipped. At most one extra
+/// job per monitor, so a takeover is never a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub late_tick_ms: Option<u64>,
+    pub skipped: u64,
+}
+
+/// The catch-up for the grid ticks in (`handled_ms`, `now_ms`]: every tick
+/// up to `handled_ms` was emitted or counted by the previous owner, and the
+/// first tick after `now_ms` is the new owner's ordinary next tick.
+pub fn catch_up(
+    monitor_id: Uuid,
+    interval: IntervalSeconds,
+    handled_ms: u64,
+    now_ms: u64,
+    late_window_ms: u64,
+) -> CatchUp {
+    let first = next_tick_after(monitor_id, interval, handled_ms);
+    if first > now_ms {
+        return CatchUp {
+            late_tick_ms: None,
+            skipped: 0,
+        };
+    }
+    let interval_ms = interval.as_millis();
+    let missed = (now_ms - first) / interval_ms + 1;
+    let latest = first + (missed - 1) * interval_ms;
+    if latest + late_window_ms > now_ms {
+        CatchUp {
+            late_tick_ms: Some(latest),
+            skipped: missed - 1,
+        }
+    } else {
+        CatchUp {
+            late_tick_ms: None,
+            skipped: missed,
+        }
+    }
+}
+
 /// The id of the job for one tick of one monitor: the same inputs always give
 /// the same id.
 pub fn job_id(monitor_id: Uuid, tick_ms: u64) -> Uuid {
@@ -109,7 +152,83 @@ mod tests {
         assert_ne!(job_id(id, 1000), job_id(Uuid::now_v7(), 1000));
     }
 
+    #[test]
+    fn a_takeover_probes_the_latest_missed_tick_and_counts_the_rest_skipped() {
+        let id = Uuid::from_u128(1_234);
+        let one = interval(1);
+        let tick = next_tick_after(id, one, 1_700_000_000_000);
+        // Handled up to just after `tick`; now is 3.5 s later: the ticks at
+        // +1 s, +2 s and +3 s fell unhandled.
+        let caught = catch_up(id, one, tick + 10, tick + 3_500, 10_000);
+        assert_eq!(
+            caught,
+            CatchUp {
+                late_tick_ms: Some(tick + 3_000),
+                skipped: 2
+            }
+        );
+        // A tick exactly at now counts as fallen.
+        let caught = catch_up(id, one, tick, tick + 1_000, 10_000);
+        assert_eq!(caught.late_tick_ms, Some(tick + 1_000));
+        assert_eq!(caught.skipped, 0);
+    }
+
+    #[test]
+    fn nothing_to_catch_up_when_no_tick_fell_since_the_last_handled() {
+        let id = Uuid::from_u128(99);
+        let sixty = interval(60);
+        let tick = next_tick_after(id, sixty, 1_700_000_000_000);
+        let none = CatchUp {
+            late_tick_ms: None,
+            skipped: 0,
+        };
+        assert_eq!(catch_up(id, sixty, tick, tick + 59_999, 60_000), none);
+        assert_eq!(catch_up(id, sixty, tick - 1, tick - 1, 60_000), none);
+    }
+
+    #[test]
+    fn ticks_too_old_to_probe_are_all_counted_skipped() {
+        let id = Uuid::from_u128(7);
+        let one = interval(1);
+        let tick = next_tick_after(id, one, 1_700_000_000_000);
+        // An hour without a scheduler, and the latest tick is exactly the
+        // window old: nothing is probed late, all 3 600 are skipped.
+        let caught = catch_up(id, one, tick, tick + 3_600_000, 0);
+        assert_eq!(caught.late_tick_ms, None);
+        assert_eq!(caught.skipped, 3_600);
+        let caught = catch_up(id, one, tick, tick + 3_600_000, 1);
+        assert_eq!(caught.late_tick_ms, Some(tick + 3_600_000));
+        assert_eq!(caught.skipped, 3_599);
+    }
+
     proptest! {
+        #[test]
+        fn a_catch_up_accounts_for_every_fallen_tick_once(
+            raw_id in any::<u128>(),
+            seconds in 1_i64..=3_600,
+            handled in 0_u64..2_000_000_000_000,
+            gap in 0_u64..10_000_000,
+            window in 0_u64..400_000,
+        ) {
+            let id = Uuid::from_u128(raw_id);
+            let every = interval(seconds);
+            let now = handled + gap;
+            let caught = catch_up(id, every, handled, now, window);
+            let mut fallen = 0;
+            let mut tick = next_tick_after(id, every, handled);
+            while tick <= now {
+                fallen += 1;
+                tick += every.as_millis();
+            }
+            let late = u64::from(caught.late_tick_ms.is_some());
+            prop_assert_eq!(caught.skipped + late, fallen);
+            if let Some(late_tick) = caught.late_tick_ms {
+                prop_assert!(late_tick > handled && late_tick <= now);
+                prop_assert!(late_tick + window > now);
+                prop_assert_eq!(next_tick_after(id, every, late_tick), tick);
+            }
+        }
+
         #[test]
         fn the_next_tick_is_the_first_grid_point_after_now(
             raw_id in any::<u128>(),

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::keys::{Keys, RESULTS_FIELD, RESULTS_PER_ENTRY, WORKERS_GROUP};
 use super::known_checks;
+use super::progress::{self, Handled};
 use super::stream::{self, QueueError, ReadFrom, redis_error};
 use crate::domain::check::{Check, CheckFields};
 use crate::domain::probe::ProbeSpec;
@@ -196,10 +197,24 @@ pub async fn publish(
     keys: &Keys,
     jobs: &[impl Serialize],
 ) -> Result<QueueState, QueueError> {
+    publish_noting(connection, keys, jobs, None).await
+}
+
+/// [`publish`], and in the same round trip how far scheduling got once
+/// these jobs are in (see `progress`).
+pub async fn publish_noting(
+    connection: &mut Connection,
+    keys: &Keys,
+    jobs: &[impl Serialize],
+    handled: Option<&Handled>,
+) -> Result<QueueState, QueueError> {
     let stream = keys.jobs();
     let mut pipeline = redis::pipe();
     for entry in jobs.chunks(JOBS_PER_ENTRY) {
         stream::add(&mut pipeline, &stream, None, JOBS_FIELD, &entry)?;
+    }
+    if let Some(handled) = handled {
+        progress::note(&mut pipeline, keys, handled);
     }
     pipeline.add_command(queue_state_command(keys));
     let (state,): ((usize, u64),) = pipeline

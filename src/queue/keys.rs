@@ -52,6 +52,11 @@ impl Keys {
         format!("{}:skipped", self.prefix)
     }
 
+    /// The hash of how far scheduling got in each partition (see `progress`).
+    pub fn scheduled(&self) -> String {
+        format!("{}:scheduled", self.prefix)
+    }
+
     /// The live instances of a role, scored by heartbeat expiry.
     pub fn members(&self, role: &str) -> String {
         format!("{}:members:{role}", self.prefix)

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod keys;
 mod known_checks;
 pub mod leases;
+pub mod progress;
 pub mod results;
 pub mod skips;
 pub mod stream;

@@ -441,7 +441,8 @@ async fn ticks_are_shed_at_the_source_while_workers_are_behind_and_queued_once_t
         .await
         .unwrap();
     let (trigger, shutdown) = upwatch::runtime::shutdown_channel();
-    let (sender, emitter) = emitter::spawn(pool.clone(), keys.clone(), shutdown);
+    let (_scheduling, scheduled) = tokio::sync::watch::channel(Default::default());
+    let (sender, emitter) = emitter::spawn(pool.clone(), keys.clone(), scheduled, shutdown);
     // A tick of a monitor at 1 s may be probed up to ten seconds late: the
     // queue's wait already takes more than a quarter of that.
     let tick = |n: u64| {

@@ -4,15 +4,17 @@
 //! quarter of the time a tick may be late (`domain::overload`) — new ticks
 //! are skipped here, counted, rather than queued to be skipped later.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::domain::overload::worth_queuing;
 use crate::queue::jobs::{self, Job, QueueState};
 use crate::queue::keys::Keys;
+use crate::queue::progress::Handled;
 use crate::queue::{HeldConnection, RedisPool};
 use crate::roles::skips::Skips;
 use crate::runtime::batching::{AdaptiveLinger, gather};
@@ -50,14 +52,12 @@ impl JobSender {
         }
     }
 
-    /// Counts `ticks` of `monitor` that its actor passed over, late.
-    pub fn passed_over(&self, monitor: Uuid, ticks: u64) {
+    /// Counts `ticks` of `monitor` that its actor passed over, and why.
+    pub fn passed_over(&self, monitor: Uuid, ticks: u64, reason: &'static str) {
         if ticks > 0 {
             let ticks = usize::try_from(ticks).unwrap_or(usize::MAX);
-            self.skips.skipped(
-                std::iter::repeat_n(monitor, ticks),
-                "the scheduler's thread was too busy to tick on time",
-            );
+            self.skips
+                .skipped(std::iter::repeat_n(monitor, ticks), reason);
         }
     }
 
@@ -78,7 +78,14 @@ impl JobSender {
 }
 
 /// Starts the emitter; it runs until every `JobSender` is gone or shutdown.
-pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, JoinHandle<()>) {
+/// With each batch it notes how far scheduling got in the partitions
+/// `scheduling` names (see `queue::progress`).
+pub fn spawn(
+    redis: RedisPool,
+    keys: Keys,
+    scheduling: watch::Receiver<BTreeSet<u16>>,
+    shutdown: Shutdown,
+) -> (JobSender, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
     let skips = Skips::default();
     let emitter = Emitter {
@@ -87,6 +94,8 @@ pub fn spawn(redis: RedisPool, keys: Keys, shutdown: Shutdown) -> (JobSender, Jo
         redis: HeldConnection::new(redis),
         keys,
         batch: Vec::new(),
+        handled_up_to_ms: 0,
+        scheduling,
         queue: None,
         linger: AdaptiveLinger::new(LINGER_MIN, LINGER_MAX, jobs::JOBS_PER_ENTRY),
         shutdown: shutdown.clone(),
@@ -103,6 +112,10 @@ pub struct Emitter {
     keys: Keys,
     /// Gathered and not yet published (kept across a failed attempt).
     batch: Vec<Job>,
+    /// Once the batch is published, every tick up to here is handled.
+    handled_up_to_ms: u64,
+    /// The partitions whose monitors this process schedules.
+    scheduling: watch::Receiver<BTreeSet<u16>>,
     /// The jobs stream at the last look (none yet: look before publishing).
     queue: Option<QueueState>,
     linger: AdaptiveLinger,
@@ -150,9 +163,15 @@ impl Emitter {
         }
         let (keys, batch) = (&self.keys, &self.batch);
         if !batch.is_empty() {
+            let handled = Handled {
+                partitions: self.scheduling.borrow().iter().copied().collect(),
+                up_to_ms: self.handled_up_to_ms,
+            };
             let queue = self
                 .redis
-                .run(async |connection| jobs::publish(connection, keys, batch).await)
+                .run(async |connection| {
+                    jobs::publish_noting(connection, keys, batch, Some(&handled)).await
+                })
                 .await
                 .map_err(StepError::queue)?;
             self.queue = Some(queue);
@@ -175,6 +194,21 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// Actors send in the order their timers fire, which is tick order: with
+    /// the queue drained every tick that fell is in hand; otherwise those
+    /// still queued are no earlier than the batch's last.
+    fn handled_once_published(&self) -> u64 {
+        let now = now_ms();
+        if self.receiver.is_empty() {
+            return now;
+        }
+        self.batch
+            .last()
+            .map_or(now, |job| job.scheduled_at_ms.saturating_sub(1).min(now))
+    }
+}
+
 impl Step for Emitter {
     fn name(&self) -> &'static str {
         "emitter"
@@ -193,6 +227,7 @@ impl Step for Emitter {
             let linger = self.linger.linger();
             self.batch = gather(first, &mut self.receiver, linger, BATCH_MAX).await;
             self.linger.observe(self.batch.len(), began);
+            self.handled_up_to_ms = self.handled_once_published();
         }
         // A job too late to probe (Redis was away) is not sent: sending a
         // backlog would be the burst the schedule promises not to make.

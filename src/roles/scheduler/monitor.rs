@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::emitter::JobSender;
 use crate::domain::overload::skip_window_ms;
 use crate::domain::probe::ProbeSpec;
-use crate::domain::schedule::{job_id, next_tick_after, ticks_between};
+use crate::domain::schedule::{catch_up, job_id, next_tick_after, ticks_between};
 use crate::domain::{IntervalSeconds, Monitor};
 use crate::queue::jobs::Job;
 use crate::runtime::now_ms;
@@ -44,16 +44,37 @@ pub struct MonitorActor {
     /// The last tick emitted: the next one is always after it, even if the
     /// timer fires a little early.
     last_tick_ms: Option<u64>,
+    /// Taken over from another scheduler: every tick up to here was handled
+    /// there, and the ones after it up to the start are caught up.
+    handled_ms: Option<u64>,
 }
 
 impl MonitorActor {
-    pub fn new(id: Uuid, plan: ProbePlan, jobs: JobSender) -> Self {
+    /// `handled_ms`: see the field; none for a monitor nobody scheduled before.
+    pub fn new(id: Uuid, plan: ProbePlan, jobs: JobSender, handled_ms: Option<u64>) -> Self {
         Self {
             id,
             plan,
             jobs,
             next_tick: None,
             last_tick_ms: None,
+            handled_ms,
+        }
+    }
+
+    /// The ticks that fell while no scheduler ran this monitor: the latest
+    /// is probed late if it may still be, the rest counted skipped.
+    fn catch_up(&mut self, handled_ms: u64) {
+        let window = skip_window_ms(self.plan.interval);
+        let caught = catch_up(self.id, self.plan.interval, handled_ms, now_ms(), window);
+        self.jobs.passed_over(
+            self.id,
+            caught.skipped,
+            "no scheduler ran the monitor (a process died or its partition moved)",
+        );
+        if let Some(tick) = caught.late_tick_ms {
+            self.last_tick_ms = Some(tick);
+            self.jobs.send(self.job(tick));
         }
     }
 
@@ -78,7 +99,11 @@ impl MonitorActor {
             // The timer fired more than an interval late (the thread was
             // busy): the ticks passed over are skipped, and counted as such.
             let missed = ticks_between(self.plan.interval, tick_ms, next);
-            self.jobs.passed_over(self.id, missed);
+            self.jobs.passed_over(
+                self.id,
+                missed,
+                "the scheduler's thread was too busy to tick on time",
+            );
         }
     }
 
@@ -109,6 +134,10 @@ impl Actor for MonitorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Once: a restart after a panic goes on from the last tick.
+        if let Some(handled_ms) = self.handled_ms.take() {
+            self.catch_up(handled_ms);
+        }
         self.schedule_next(ctx);
     }
 }
@@ -204,7 +233,7 @@ mod tests {
         let (sender, mut jobs) = mpsc::channel(16);
         let id = Uuid::new_v4();
         let actor =
-            Supervisor::start(move |_| MonitorActor::new(id, plan(), JobSender::new(sender)));
+            Supervisor::start(move |_| MonitorActor::new(id, plan(), JobSender::new(sender), None));
         let before = next_job(&mut jobs).await;
 
         actor.send(Crash).await.unwrap();
@@ -224,7 +253,7 @@ mod tests {
     async fn a_retired_monitor_actor_stays_stopped() {
         let (sender, mut jobs) = mpsc::channel(16);
         let actor = Supervisor::start(move |_| {
-            MonitorActor::new(Uuid::new_v4(), plan(), JobSender::new(sender))
+            MonitorActor::new(Uuid::new_v4(), plan(), JobSender::new(sender), None)
         });
         next_job(&mut jobs).await;
         actor.do_send(Retire);

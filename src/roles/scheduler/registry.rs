@@ -7,12 +7,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Handler, Message, Supervisor};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::emitter::JobSender;
 use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
 use crate::domain::{Monitor, partition_of};
+use crate::queue::keys::Keys;
+use crate::queue::{HeldConnection, RedisPool, progress};
 use crate::roles::leases::Owned;
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
@@ -37,6 +40,8 @@ pub struct Registry {
     known: HashMap<Uuid, Monitor>,
     /// The partitions this instance schedules (its leases).
     owned: BTreeSet<u16>,
+    /// Partitions just taken over: how far their last scheduler got.
+    taken_over: HashMap<u16, u64>,
     running: HashMap<Uuid, Running>,
 }
 
@@ -47,6 +52,7 @@ impl Registry {
             partitions,
             known: HashMap::new(),
             owned: BTreeSet::new(),
+            taken_over: HashMap::new(),
             running: HashMap::new(),
         }
     }
@@ -60,9 +66,8 @@ impl Registry {
     }
 
     fn sync(&mut self, monitor: &Monitor) {
-        let ours = self
-            .owned
-            .contains(&partition_of(monitor.id, self.partitions));
+        let partition = partition_of(monitor.id, self.partitions);
+        let ours = self.owned.contains(&partition);
         if !monitor.is_active() || !ours {
             if let Some(stopped) = self.running.remove(&monitor.id) {
                 stopped.actor.do_send(Retire);
@@ -81,7 +86,14 @@ impl Registry {
             None => {
                 let (id, jobs) = (monitor.id, self.jobs.clone());
                 let first_plan = plan.clone();
-                let actor = Supervisor::start(move |_| MonitorActor::new(id, first_plan, jobs));
+                // Ticks before its last change (its creation, a resume) were
+                // never due from the last scheduler.
+                let handled = self.taken_over.get(&partition).map(|&handled| {
+                    let changed = monitor.updated_at.unix_timestamp_nanos() / 1_000_000;
+                    handled.max(u64::try_from(changed).unwrap_or(0))
+                });
+                let actor =
+                    Supervisor::start(move |_| MonitorActor::new(id, first_plan, jobs, handled));
                 self.running.insert(id, Running { plan, actor });
                 tracing::info!(monitor_id = %id, name = %monitor.config.name.as_ref(), "monitor started");
             }
@@ -132,16 +144,21 @@ impl Handler<Changed> for Registry {
     }
 }
 
-/// The partitions this instance now holds leases on.
+/// The partitions this instance now holds leases on, and for those just
+/// taken over how far their last scheduler got (see `queue::progress`).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct OwnedPartitions(pub BTreeSet<u16>);
+pub struct OwnedPartitions {
+    pub owned: BTreeSet<u16>,
+    pub taken_over: HashMap<u16, u64>,
+}
 
 impl Handler<OwnedPartitions> for Registry {
     type Result = ();
 
-    fn handle(&mut self, OwnedPartitions(owned): OwnedPartitions, _: &mut Self::Context) {
-        self.owned = owned;
+    fn handle(&mut self, partitions: OwnedPartitions, _: &mut Self::Context) {
+        self.owned = partitions.owned;
+        self.taken_over = partitions.taken_over;
         let gone: Vec<Uuid> = self
             .running
             .keys()
@@ -154,6 +171,7 @@ impl Handler<OwnedPartitions> for Registry {
             }
         }
         self.sync_all();
+        self.taken_over.clear();
         tracing::info!(
             partitions = self.owned.len(),
             running = self.running.len(),
@@ -189,14 +207,20 @@ impl Handler<CountRunning> for Registry {
 /// changes, and reconciles with the projection every `RECONCILE_EVERY`.
 pub fn watch(
     pg: Pool,
+    redis: RedisPool,
+    keys: Keys,
     registry: Addr<Registry>,
     owned: Owned,
+    scheduling: watch::Sender<BTreeSet<u16>>,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let watcher = Watcher {
         pg,
+        redis: HeldConnection::new(redis),
+        keys,
         registry,
         owned,
+        scheduling,
         cursor: 0,
         last_reconcile: Instant::now(),
     };
@@ -207,18 +231,46 @@ pub fn watch(
 /// each step passes on lease changes and the monitors changed since.
 pub struct Watcher {
     pg: Pool,
+    redis: HeldConnection,
+    keys: Keys,
     registry: Addr<Registry>,
     owned: Owned,
+    /// The partitions passed on to the registry: the emitter notes progress
+    /// for these, so a partition's last progress is read before it moves.
+    scheduling: watch::Sender<BTreeSet<u16>>,
     /// The event log position read up to.
     cursor: i64,
     last_reconcile: Instant,
 }
 
 impl Watcher {
-    /// Tells the registry which partitions this instance now schedules.
-    fn pass_on_leases(&mut self) {
-        self.registry
-            .do_send(OwnedPartitions(self.owned.borrow_and_update().clone()));
+    /// Tells the registry which partitions this instance now schedules,
+    /// with how far scheduling got in those it takes over. Without that
+    /// (Redis away), their fallen ticks go uncounted, as before there was
+    /// progress to read.
+    async fn pass_on_leases(&mut self) {
+        let owned = self.owned.borrow_and_update().clone();
+        let taken: Vec<u16> = owned
+            .difference(&self.scheduling.borrow())
+            .copied()
+            .collect();
+        let keys = &self.keys;
+        let taken_over = match self
+            .redis
+            .run(async |connection| progress::read(connection, keys, &taken).await)
+            .await
+        {
+            Ok(progress) => progress,
+            Err(error) => {
+                tracing::warn!(error = %error, "ticks that fell during a takeover go uncounted");
+                HashMap::new()
+            }
+        };
+        self.registry.do_send(OwnedPartitions {
+            owned: owned.clone(),
+            taken_over,
+        });
+        self.scheduling.send_replace(owned);
     }
 
     async fn load_all(&mut self) -> Result<(), StepError> {
@@ -237,13 +289,13 @@ impl Step for Watcher {
 
     async fn prepare(&mut self) -> Result<(), StepError> {
         self.load_all().await?;
-        self.pass_on_leases();
+        self.pass_on_leases().await;
         Ok(())
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
         if self.owned.has_changed().unwrap_or(false) {
-            self.pass_on_leases();
+            self.pass_on_leases().await;
         }
         if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
             self.load_all().await?;
@@ -259,7 +311,7 @@ impl Step for Watcher {
         // on at once.
         tokio::select! {
             changed = self.owned.changed() => match changed {
-                Ok(()) => self.pass_on_leases(),
+                Ok(()) => self.pass_on_leases().await,
                 // The lease keeper is gone (shutting down): just wait.
                 Err(_) => tokio::time::sleep(WATCH_EVERY).await,
             },
