@@ -33,7 +33,8 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-struct Process(Child);
+/// A child process, killed when dropped.
+pub struct Process(pub Child);
 
 impl Drop for Process {
     fn drop(&mut self) {

@@ -1,11 +1,15 @@
 //! `upwatch-bench`: measures upwatch from the outside. See BENCHMARKS.md.
 
+mod chaos;
 mod fleet;
 mod kuma;
 mod measure;
 mod notify;
+mod proxy;
 mod scenarios;
 mod target;
+mod throwaway;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -103,6 +107,31 @@ enum Scenario {
         idle: u64,
         #[command(flatten)]
         common: Common,
+    },
+    /// Faults while N monitors at 1 s run on ten processes with their own
+    /// Redis and PostgreSQL: SIGKILLs, a Redis restart, a PostgreSQL stop,
+    /// a worker cut off; then every invariant counted against the schedule.
+    Chaos {
+        #[arg(long, default_value_t = 500)]
+        monitors: usize,
+        /// Seconds of faults; the Redis, PostgreSQL and network faults sit
+        /// at fixed fractions of it.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Seconds between SIGKILLs of a random process (0: none).
+        #[arg(long, default_value_t = 20)]
+        kill_every: u64,
+        /// Seconds a killed process stays down.
+        #[arg(long, default_value_t = 2)]
+        restart_after: u64,
+        /// Picks the victims; the same seed kills the same processes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The upwatch binary (default: next to this one).
+        #[arg(long)]
+        upwatch: Option<std::path::PathBuf>,
+        #[arg(long, default_value = "bench-results")]
+        out: std::path::PathBuf,
     },
     /// Commit → WebSocket delivery of transitions under load.
     Latency {
@@ -225,6 +254,28 @@ fn main() -> ExitCode {
                     idle,
                     common,
                 } => kuma::kuma(&common, monitors, interval, window, idle).await,
+                Scenario::Chaos {
+                    monitors,
+                    seconds,
+                    kill_every,
+                    restart_after,
+                    seed,
+                    upwatch,
+                    out,
+                } => {
+                    let upwatch = match upwatch {
+                        Some(path) => path,
+                        None => std::env::current_exe()?.with_file_name("upwatch"),
+                    };
+                    let plan = chaos::Plan {
+                        monitors,
+                        duration_s: seconds,
+                        kill_every_s: kill_every,
+                        restart_after_s: restart_after,
+                        seed,
+                    };
+                    chaos::chaos(upwatch, &out, plan).await
+                }
                 Scenario::Latency {
                     load,
                     flips,

@@ -2,10 +2,8 @@
 //! background probe load, and how many deliveries per second one notifier
 //! sends to a receiver that answers at once.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::bail;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -13,47 +11,11 @@ use time::OffsetDateTime;
 use crate::fleet::{Common, Fleet};
 use crate::measure::{ms_since_recorded, pause, percentile, report};
 use crate::scenarios::register_load_and_flips;
-
-/// What the receiver got: the event's seq (none for a test) and when.
-type Arrivals = Arc<Mutex<Vec<(Option<i64>, OffsetDateTime)>>>;
-
-async fn receive(
-    req: HttpRequest,
-    body: web::Bytes,
-    arrivals: web::Data<Arrivals>,
-) -> HttpResponse {
-    let at = OffsetDateTime::now_utc();
-    let seq = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b["seq"].as_i64());
-    if req.headers().contains_key("x-upwatch-delivery")
-        && let Ok(mut arrivals) = arrivals.lock()
-    {
-        arrivals.push((seq, at));
-    }
-    HttpResponse::NoContent().finish()
-}
-
-fn start_receiver() -> anyhow::Result<(String, Arrivals)> {
-    let arrivals: Arrivals = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let shared = arrivals.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(shared.clone()))
-            .default_service(web::to(receive))
-    })
-    .workers(1)
-    .listen(listener)?
-    .run();
-    actix_web::rt::spawn(server);
-    Ok((url, arrivals))
-}
+use crate::webhooks::{Arrivals, arrived, start_receiver};
 
 async fn wait_for_arrivals(arrivals: &Arrivals, wanted: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while arrivals.lock().map(|a| a.len()).unwrap_or(0) < wanted {
+    while arrived(arrivals) < wanted {
         if Instant::now() > deadline {
             bail!("{wanted} webhooks did not arrive within 60 s");
         }
@@ -68,7 +30,8 @@ pub async fn notify(
     flips: usize,
     burst: usize,
 ) -> anyhow::Result<()> {
-    let (hook, arrivals) = start_receiver()?;
+    let (base, arrivals) = start_receiver()?;
+    let hook = format!("{base}/hook");
     let fleet = Fleet::start(common, &[]).await?;
     let body = json!({"name": "bench", "kind": "webhook", "url": hook,
         "secret": "bench-secret-0123456789", "match_tags": ["flip"]});
@@ -94,13 +57,13 @@ pub async fn notify(
         .lock()
         .map_err(|_| anyhow::anyhow!("receiver poisoned"))?
         .iter()
-        .filter_map(|(seq, at)| seq.map(|s| (s, *at)))
+        .filter_map(|arrival| arrival.seq.map(|s| (s, arrival.at)))
         .collect();
     let latencies = ms_since_recorded(&fleet.db, &received).await?;
 
     // Throughput: a burst of owed deliveries, sent by the one notifier.
     let channel_id: uuid::Uuid = channel["id"].as_str().unwrap_or_default().parse()?;
-    let before = arrivals.lock().map(|a| a.len()).unwrap_or(0);
+    let before = arrived(&arrivals);
     let started = Instant::now();
     fleet
         .db
