@@ -291,6 +291,16 @@ impl Settings {
         })
     }
 
+    /// Whether start-up waits for PostgreSQL (and migrates). Every role but
+    /// the worker uses it, and so does an HTTP server that checks tokens; a
+    /// worker alone does not, so one restarted during an outage probes at once.
+    pub fn needs_postgres_at_start(&self) -> bool {
+        let only_workers = self.roles.iter().all(|role| role == Role::Worker);
+        let checks_tokens = self.metrics_bind.is_some()
+            && (self.auth() != AuthMode::Off || self.bootstrap_token.is_some());
+        !only_workers || checks_tokens
+    }
+
     /// What the senders need beyond a channel's own fields.
     pub fn notify(&self) -> crate::notify::NotifySettings {
         crate::notify::NotifySettings {
@@ -749,6 +759,33 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::load(|name| map.get(name).cloned(), None)
+    }
+
+    #[test]
+    fn only_a_lone_worker_starts_without_postgres() {
+        let needs = |vars: &[(&str, &str)]| load(vars).unwrap().needs_postgres_at_start();
+        assert!(!needs(&[("UPWATCH_ROLES", "worker")]));
+        assert!(!needs(&[
+            ("UPWATCH_ROLES", "worker"),
+            ("UPWATCH_METRICS_BIND", "127.0.0.1:9090"),
+        ]));
+        assert!(needs(&[("UPWATCH_ROLES", "worker,folder")]));
+        assert!(needs(&[("UPWATCH_ROLES", "api")]));
+        assert!(needs(&[]));
+        // Its metrics server checks tokens, which live in PostgreSQL.
+        assert!(needs(&[
+            ("UPWATCH_ROLES", "worker"),
+            ("UPWATCH_METRICS_BIND", "127.0.0.1:9090"),
+            ("UPWATCH_AUTH", "tokens"),
+        ]));
+        assert!(needs(&[
+            ("UPWATCH_ROLES", "worker"),
+            ("UPWATCH_METRICS_BIND", "127.0.0.1:9090"),
+            (
+                "UPWATCH_BOOTSTRAP_TOKEN",
+                "a-bootstrap-token-of-32-characters!"
+            ),
+        ]));
     }
 
     #[test]

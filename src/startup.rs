@@ -127,13 +127,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects (waiting for PostgreSQL and Redis up to the start-up timeout),
-    /// migrates, and starts the roles in `settings`. The API listens on
+    /// Connects (waiting for PostgreSQL, unless only a worker runs, and Redis
+    /// up to the start-up timeout), migrates, and starts the roles in `settings`. The API listens on
     /// `settings.bind`; port 0 picks a free port, see [`Application::port`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         crate::instruments::handle();
-        database::prepare_database(&settings.database, settings.startup_timeout).await?;
-        migrations::run(&settings.database).await?;
+        if settings.needs_postgres_at_start() {
+            database::prepare_database(&settings.database, settings.startup_timeout).await?;
+            migrations::run(&settings.database).await?;
+        }
         let pg = database::pool(&settings.database, settings.db_pool_size)?;
         let redis = queue::pool(&settings.redis_url, settings.redis_pool_size)?;
         queue::wait_until_ready(&redis, settings.startup_timeout).await?;

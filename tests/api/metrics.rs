@@ -160,6 +160,13 @@ async fn a_process_without_the_api_serves_metrics_on_its_own_address() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // A worker alone never creates the database; another process does.
+    upwatch::store::database::prepare_database(
+        &app.settings.database,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let ready = reqwest::get(format!("{}/readyz", app.address))
         .await
         .unwrap();

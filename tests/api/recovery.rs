@@ -209,6 +209,40 @@ async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
 }
 
 #[actix_web::test]
+async fn a_worker_started_while_postgres_is_down_probes_at_once() {
+    let app = spawn_roles("api", &[]).await;
+    let target = Target::start();
+    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
+    let (pool, keys) = redis(&app);
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    let job = job_now(&id, &spec);
+    jobs::publish(&mut connection, &keys, std::slice::from_ref(&job))
+        .await
+        .unwrap();
+
+    // Nothing listens where this worker's PostgreSQL would be, and start-up
+    // would give up on it within a second: a worker does not wait for it.
+    let mut settings = app.settings.clone();
+    settings.roles = Roles::parse("worker").unwrap();
+    settings.instance = upwatch::config::InstanceName::parse("worker-without-postgres").unwrap();
+    settings.database =
+        upwatch::config::DatabaseSettings::parse("postgres://postgres@127.0.0.1:1/upwatch")
+            .unwrap();
+    settings.startup_timeout = Duration::from_secs(1);
+    let worker = Application::build(settings)
+        .await
+        .expect("a worker starts without PostgreSQL");
+    actix_web::rt::spawn(worker.run_until_stopped());
+
+    wait_for("the job's result to be published", PATIENCE, || async {
+        (app.results_waiting().await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(target.hits(), 1);
+}
+
+#[actix_web::test]
 async fn a_job_delivered_more_than_three_times_is_recorded_as_down() {
     let app = spawn_roles("api", &[]).await;
     let target = Target::start();
