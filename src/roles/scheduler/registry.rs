@@ -27,6 +27,9 @@ const WATCH_EVERY: Duration = Duration::from_millis(200);
 const WATCH_BATCH: i64 = 500;
 /// How often the whole set of active monitors is reloaded, as a safety net.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+/// Tries at reading a takeover's progress (waiting 0.75 s in all) before its
+/// fallen ticks go uncounted rather than holding up the partitions longer.
+const PROGRESS_ATTEMPTS: u32 = 5;
 
 struct Running {
     plan: ProbePlan,
@@ -254,23 +257,40 @@ impl Watcher {
             .difference(&self.scheduling.borrow())
             .copied()
             .collect();
-        let keys = &self.keys;
-        let taken_over = match self
-            .redis
-            .run(async |connection| progress::read(connection, keys, &taken).await)
-            .await
-        {
-            Ok(progress) => progress,
-            Err(error) => {
-                tracing::warn!(error = %error, "ticks that fell during a takeover go uncounted");
-                HashMap::new()
-            }
-        };
+        let taken_over = self.read_progress(&taken).await;
         self.registry.do_send(OwnedPartitions {
             owned: owned.clone(),
             taken_over,
         });
         self.scheduling.send_replace(owned);
+    }
+
+    /// How far scheduling got in `partitions`, tried a few times: the kept
+    /// connection is used only on a takeover, so it is often the one a
+    /// restarted Redis broke, and the first try fails on it.
+    async fn read_progress(&mut self, partitions: &[u16]) -> HashMap<u16, u64> {
+        let keys = &self.keys;
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 1;
+        loop {
+            let read = self
+                .redis
+                .run(async |connection| progress::read(connection, keys, partitions).await)
+                .await;
+            match read {
+                Ok(progress) => return progress,
+                Err(error) if attempt == PROGRESS_ATTEMPTS => {
+                    tracing::warn!(error = %error, "ticks that fell during a takeover go uncounted");
+                    return HashMap::new();
+                }
+                Err(error) => {
+                    tracing::debug!(error = %error, attempt, "reading how far scheduling got");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     async fn load_all(&mut self) -> Result<(), StepError> {
