@@ -79,13 +79,19 @@ struct Deployment {
     _target: Process,
     /// Processes that exited without being killed, and when.
     unplanned_exits: Vec<String>,
+    /// Each process's log (info level), appended across restarts.
+    logs: PathBuf,
 }
 
 /// The worker that reaches Redis through the proxy.
 const CUT_WORKER: &str = "worker-3";
 
 impl Deployment {
-    async fn start(upwatch: PathBuf) -> anyhow::Result<Self> {
+    async fn start(upwatch: PathBuf, logs: PathBuf) -> anyhow::Result<Self> {
+        if logs.exists() {
+            std::fs::remove_dir_all(&logs)?;
+        }
+        std::fs::create_dir_all(&logs)?;
         let postgres = ThrowawayPostgres::start().await?;
         let redis = ThrowawayRedis::start().await?;
         let proxy = Proxy::start(redis.port()).await?;
@@ -129,6 +135,7 @@ impl Deployment {
             target: format!("http://127.0.0.1:{target_port}"),
             _target: target_process,
             unplanned_exits: Vec::new(),
+            logs,
         };
         // The first process creates the database; the rest start after it.
         deployment.spawn("api-1")?;
@@ -164,6 +171,10 @@ impl Deployment {
         for (variable, _) in std::env::vars().filter(|(n, _)| n.starts_with("UPWATCH_")) {
             command.env_remove(variable);
         }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{name}.log")))?;
         let child = command
             .args(["serve", "--roles", member.roles])
             .env("UPWATCH_DATABASE_URL", database_url)
@@ -172,8 +183,8 @@ impl Deployment {
             .env("UPWATCH_INSTANCE", name)
             .env("UPWATCH_BIND", format!("127.0.0.1:{}", member.port))
             .env("UPWATCH_RECLAIM_AFTER_MS", RECLAIM_AFTER_MS.to_string())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "info")
+            .stdout(log)
             .spawn()
             .with_context(|| format!("starting {}", self.upwatch.display()))?;
         member.child = Some(child);
@@ -412,7 +423,9 @@ async fn count(db: &tokio_postgres::Client, sql: &str, at: OffsetDateTime) -> an
 
 pub async fn chaos(upwatch: PathBuf, out: &std::path::Path, plan: Plan) -> anyhow::Result<()> {
     let (hooks, arrivals) = start_receiver()?;
-    let mut deployment = Deployment::start(upwatch).await?;
+    let logs = out.join("chaos-logs");
+    println!("each process logs to {}", logs.display());
+    let mut deployment = Deployment::start(upwatch, logs).await?;
     let ids = register(&deployment, plan.monitors, &hooks).await?;
     let db = deployment.database().await?;
     let expected_up = i64::try_from(ids.len())?;
@@ -552,6 +565,9 @@ struct TickCounts {
     /// Ticks counted skipped that have a result all the same.
     skipped_and_stored: u64,
     off_grid: u64,
+    /// Ticks without a result (skipped or lost), by 10 s of the window: which
+    /// fault they fall under.
+    unstored_by_10s: Vec<u64>,
     worst_gaps_s: Vec<f64>,
     worst_gap_monitor: Option<Uuid>,
 }
@@ -564,6 +580,7 @@ impl TickCounts {
         fields.insert("results_stored_twice".into(), json!(self.stored_twice));
         fields.insert("ticks_counted_skipped".into(), json!(self.skipped));
         fields.insert("ticks_lost".into(), json!(self.lost));
+        fields.insert("ticks_unstored_by_10s".into(), json!(self.unstored_by_10s));
         fields.insert(
             "ticks_skipped_and_stored".into(),
             json!(self.skipped_and_stored),
@@ -625,6 +642,19 @@ async fn tick_counts(
             .iter()
             .partition(|&&t| t >= offset && (t - offset).is_multiple_of(second.as_millis()));
         let distinct = on_grid.len() as u64;
+        let step = second.as_millis();
+        let (start, end) = (unix_ms(from), unix_ms(to));
+        let mut tick = start + (offset + step - start % step) % step;
+        while tick < end {
+            if on_grid.binary_search(&tick).is_err() {
+                let bucket = usize::try_from((tick - start) / 10_000).unwrap_or(0);
+                if counts.unstored_by_10s.len() <= bucket {
+                    counts.unstored_by_10s.resize(bucket + 1, 0);
+                }
+                counts.unstored_by_10s[bucket] += 1;
+            }
+            tick += step;
+        }
         let count_in = |counts: &HashMap<Uuid, u64>| counts.get(id).copied().unwrap_or(0);
         let skipped = count_in(skipped_after).saturating_sub(count_in(skipped_before));
         counts.scheduled += scheduled;
