@@ -32,3 +32,48 @@ fn the_benchmark_harness_runs_end_to_end() {
     assert!(report["done_probes"].as_i64().unwrap() > 0, "{report}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A short chaos run without process kills: its own Redis killed and
+/// restarted, its own PostgreSQL stopped, a worker cut off — and every tick,
+/// transition and delivery still accounted for. The harness exits 1 when an
+/// invariant breaks; the report says which.
+#[test]
+fn a_short_chaos_run_loses_nothing() {
+    let out = std::env::temp_dir().join(format!("upwatch-chaos-{}", uuid::Uuid::new_v4().simple()));
+    let output = Command::new(env!("CARGO_BIN_EXE_upwatch-bench"))
+        .args(["chaos", "--upwatch", env!("CARGO_BIN_EXE_upwatch")])
+        .args(["--monitors", "100", "--seconds", "40", "--kill-every", "0"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("the harness runs");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "json"))
+        .expect("a report");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    assert!(
+        report["ticks_scheduled"].as_u64().unwrap() >= 100 * 39,
+        "{report}"
+    );
+    for invariant in [
+        "ticks_lost",
+        "results_stored_twice",
+        "transitions_recorded_twice",
+        "flip_transitions_missing",
+        "deliveries_missing",
+        "deliveries_doubled",
+    ] {
+        assert_eq!(report[invariant], 0, "{invariant}: {report}");
+    }
+    assert_eq!(report["flip_transitions_recorded"], 20, "{report}");
+    let _ = std::fs::remove_dir_all(&out);
+}
