@@ -6,12 +6,13 @@ use std::process::Command;
 
 use crate::helpers::{postgres_base_url, redis_url};
 
-#[test]
-fn the_benchmark_harness_runs_end_to_end() {
+/// Runs the harness with `args` (and `--out` a fresh directory), asserts it
+/// succeeded, and returns the report it wrote.
+fn run_harness(args: &[&str]) -> serde_json::Value {
     let out = std::env::temp_dir().join(format!("upwatch-bench-{}", uuid::Uuid::new_v4().simple()));
     let output = Command::new(env!("CARGO_BIN_EXE_upwatch-bench"))
-        .args(["smoke", "--upwatch", env!("CARGO_BIN_EXE_upwatch")])
-        .args(["--postgres", &postgres_base_url(), "--redis", &redis_url()])
+        .args(args)
+        .args(["--upwatch", env!("CARGO_BIN_EXE_upwatch")])
         .arg("--out")
         .arg(&out)
         .output()
@@ -22,15 +23,29 @@ fn the_benchmark_harness_runs_end_to_end() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let reports: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-    assert_eq!(reports.len(), 1);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(reports[0].as_ref().unwrap().path()).unwrap())
-            .unwrap();
+    let reports: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report = serde_json::from_slice(&std::fs::read(&reports[0]).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    report
+}
+
+#[test]
+fn the_benchmark_harness_runs_end_to_end() {
+    let report = run_harness(&[
+        "smoke",
+        "--postgres",
+        &postgres_base_url(),
+        "--redis",
+        &redis_url(),
+    ]);
     assert_eq!(report["scenario"], "smoke");
     assert_eq!(report["monitors"], 500);
     assert!(report["done_probes"].as_i64().unwrap() > 0, "{report}");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// A short chaos run without process kills: its own Redis killed and
@@ -39,27 +54,15 @@ fn the_benchmark_harness_runs_end_to_end() {
 /// invariant breaks; the report says which.
 #[test]
 fn a_short_chaos_run_loses_nothing() {
-    let out = std::env::temp_dir().join(format!("upwatch-chaos-{}", uuid::Uuid::new_v4().simple()));
-    let output = Command::new(env!("CARGO_BIN_EXE_upwatch-bench"))
-        .args(["chaos", "--upwatch", env!("CARGO_BIN_EXE_upwatch")])
-        .args(["--monitors", "100", "--seconds", "40", "--kill-every", "0"])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("the harness runs");
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.extension().is_some_and(|e| e == "json"))
-        .expect("a report");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    let report = run_harness(&[
+        "chaos",
+        "--monitors",
+        "100",
+        "--seconds",
+        "40",
+        "--kill-every",
+        "0",
+    ]);
     assert!(
         report["ticks_scheduled"].as_u64().unwrap() >= 100 * 39,
         "{report}"
@@ -75,5 +78,4 @@ fn a_short_chaos_run_loses_nothing() {
         assert_eq!(report[invariant], 0, "{invariant}: {report}");
     }
     assert_eq!(report["flip_transitions_recorded"], 20, "{report}");
-    let _ = std::fs::remove_dir_all(&out);
 }

@@ -50,6 +50,36 @@ async fn quiet_monitor_named(
     (body["id"].as_str().unwrap().to_owned(), spec)
 }
 
+/// A quiet monitor on its own target, and the jobs stream with the workers'
+/// group made, for a test that queues that monitor's jobs itself.
+struct Queued {
+    app: TestApp,
+    target: Target,
+    id: String,
+    spec: ProbeSpec,
+    pool: RedisPool,
+    keys: Keys,
+    connection: deadpool_redis::Connection,
+}
+
+async fn a_queue_for_a_quiet_monitor() -> Queued {
+    let app = spawn_roles("api", &[]).await;
+    let target = Target::start();
+    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
+    let (pool, keys) = redis(&app);
+    let mut connection = pool.get().await.unwrap();
+    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    Queued {
+        app,
+        target,
+        id,
+        spec,
+        pool,
+        keys,
+        connection,
+    }
+}
+
 async fn results(app: &TestApp, id: &str) -> Vec<Value> {
     let (status, body) = app
         .get_json(&format!("/api/v1/monitors/{id}/results?limit=1000"))
@@ -210,12 +240,15 @@ async fn a_job_left_by_a_vanished_worker_is_reclaimed_and_completed() {
 
 #[actix_web::test]
 async fn a_worker_started_while_postgres_is_down_probes_at_once() {
-    let app = spawn_roles("api", &[]).await;
-    let target = Target::start();
-    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
-    let (pool, keys) = redis(&app);
-    let mut connection = pool.get().await.unwrap();
-    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    let Queued {
+        app,
+        target,
+        id,
+        spec,
+        pool: _,
+        keys,
+        mut connection,
+    } = a_queue_for_a_quiet_monitor().await;
     let job = job_now(&id, &spec);
     jobs::publish(&mut connection, &keys, std::slice::from_ref(&job))
         .await
@@ -457,12 +490,15 @@ async fn a_tick_too_late_to_probe_is_skipped_and_its_entry_acknowledged() {
 
 #[actix_web::test]
 async fn ticks_are_shed_at_the_source_while_workers_are_behind_and_queued_once_they_catch_up() {
-    let app = spawn_roles("api", &[]).await;
-    let target = Target::start();
-    let (id, spec) = quiet_monitor(&app, &target.url("/health")).await;
-    let (pool, keys) = redis(&app);
-    let mut connection = pool.get().await.unwrap();
-    jobs::ensure_group(&mut connection, &keys).await.unwrap();
+    let Queued {
+        app,
+        target: _target,
+        id,
+        spec,
+        pool,
+        keys,
+        mut connection,
+    } = a_queue_for_a_quiet_monitor().await;
     // A job that has waited ten seconds for a worker.
     let waiting = job_now(&id, &spec);
     let waited_since = upwatch::runtime::now_ms() - 10_000;
