@@ -36,6 +36,11 @@ const LINGER_MAX: Duration = Duration::from_millis(50);
 /// appended: a bound on Redis memory while no worker reads, with nothing
 /// trimmed unseen.
 pub const JOBS_MAX_LEN: usize = 50_000;
+/// How late a monitor's timer may fire after its tick and still count as
+/// on time for the progress mark. A tick in the slack that was queued all the
+/// same is counted skipped as well if its scheduler dies right then (an
+/// over-count, never a loss); a timer later than this loses its tick then.
+const TIMER_SLACK_MS: u64 = 50;
 
 /// Where monitor actors put their jobs.
 #[derive(Debug, Clone)]
@@ -196,10 +201,11 @@ impl Emitter {
 
 impl Emitter {
     /// Actors send in the order their timers fire, which is tick order: with
-    /// the queue drained every tick that fell is in hand; otherwise those
+    /// the queue drained every tick that fell is in hand, but for a timer
+    /// that is due and has not fired yet (`TIMER_SLACK`); otherwise those
     /// still queued are no earlier than the batch's last.
     fn handled_once_published(&self) -> u64 {
-        let now = now_ms();
+        let now = now_ms().saturating_sub(TIMER_SLACK_MS);
         if self.receiver.is_empty() {
             return now;
         }
