@@ -446,7 +446,7 @@ pub async fn chaos(upwatch: PathBuf, out: &std::path::Path, plan: Plan) -> anyho
         .filter(|(_, action)| matches!(action, Action::Flip(_)))
         .count() as u64;
     let skipped_before = deployment.skipped().await?;
-    let window_from = OffsetDateTime::now_utc();
+    let window_from = whole_ms(OffsetDateTime::now_utc());
     let started = Instant::now();
     let mut log = Vec::new();
     let mut pending = actions.into_iter().peekable();
@@ -464,7 +464,7 @@ pub async fn chaos(upwatch: PathBuf, out: &std::path::Path, plan: Plan) -> anyho
         deployment.restart_exited(now_s)?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let window_to = OffsetDateTime::now_utc();
+    let window_to = whole_ms(OffsetDateTime::now_utc());
     deployment.restart_exited(plan.duration_s)?;
 
     let db = deployment.database().await?;
@@ -600,6 +600,13 @@ impl TickCounts {
             json!(self.worst_gap_monitor.map(|id| id.to_string())),
         );
     }
+}
+
+/// `t` cut to its millisecond, as ticks are: the grid count and the
+/// query for stored results then agree on a tick at the window's edge.
+fn whole_ms(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
+        .unwrap_or(t)
 }
 
 fn unix_ms(t: OffsetDateTime) -> u64 {
