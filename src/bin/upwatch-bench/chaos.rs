@@ -83,6 +83,12 @@ struct Deployment {
     logs: PathBuf,
 }
 
+/// Longer than the PostgreSQL stop (at most 60 s): a process restarted
+/// during it waits for the database, as a deployment expecting such outages
+/// would be set up, instead of exiting for its supervisor to restart it —
+/// so a process that exits by itself here is a crash.
+const STARTUP_TIMEOUT_S: u64 = 120;
+
 /// The worker that reaches Redis through the proxy.
 const CUT_WORKER: &str = "worker-3";
 
@@ -183,6 +189,10 @@ impl Deployment {
             .env("UPWATCH_INSTANCE", name)
             .env("UPWATCH_BIND", format!("127.0.0.1:{}", member.port))
             .env("UPWATCH_RECLAIM_AFTER_MS", RECLAIM_AFTER_MS.to_string())
+            .env(
+                "UPWATCH_STARTUP_TIMEOUT_SECONDS",
+                STARTUP_TIMEOUT_S.to_string(),
+            )
             .env("RUST_LOG", "info")
             .stdout(log)
             .spawn()
