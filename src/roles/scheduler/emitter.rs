@@ -197,12 +197,10 @@ impl Emitter {
             "workers are behind: the oldest queued job has waited a quarter of the time a tick may be late",
         );
     }
-}
 
-impl Emitter {
     /// Actors send in the order their timers fire, which is tick order: with
     /// the queue drained every tick that fell is in hand, but for a timer
-    /// that is due and has not fired yet (`TIMER_SLACK`); otherwise those
+    /// that is due and has not fired yet (`TIMER_SLACK_MS`); otherwise those
     /// still queued are no earlier than the batch's last.
     fn handled_once_published(&self) -> u64 {
         let now = now_ms().saturating_sub(TIMER_SLACK_MS);

@@ -15,7 +15,7 @@ use super::emitter::JobSender;
 use super::monitor::{MonitorActor, ProbePlan, Reconfigure, Retire};
 use crate::domain::{Monitor, partition_of};
 use crate::queue::keys::Keys;
-use crate::queue::{HeldConnection, RedisPool, progress};
+use crate::queue::{RedisPool, on_redis, progress};
 use crate::roles::leases::Owned;
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
@@ -219,7 +219,7 @@ pub fn watch(
 ) -> JoinHandle<()> {
     let watcher = Watcher {
         pg,
-        redis: HeldConnection::new(redis),
+        redis,
         keys,
         registry,
         owned,
@@ -234,7 +234,9 @@ pub fn watch(
 /// each step passes on lease changes and the monitors changed since.
 pub struct Watcher {
     pg: Pool,
-    redis: HeldConnection,
+    /// Used only on a takeover: a pooled connection, checked when taken,
+    /// rather than a kept one a Redis restart may have broken since.
+    redis: RedisPool,
     keys: Keys,
     registry: Addr<Registry>,
     owned: Owned,
@@ -265,18 +267,17 @@ impl Watcher {
         self.scheduling.send_replace(owned);
     }
 
-    /// How far scheduling got in `partitions`, tried a few times: the kept
-    /// connection is used only on a takeover, so it is often the one a
-    /// restarted Redis broke, and the first try fails on it.
-    async fn read_progress(&mut self, partitions: &[u16]) -> HashMap<u16, u64> {
+    /// How far scheduling got in `partitions`, tried a few times: a takeover
+    /// often follows a Redis restart by moments.
+    async fn read_progress(&self, partitions: &[u16]) -> HashMap<u16, u64> {
         let keys = &self.keys;
         let mut delay = Duration::from_millis(50);
         let mut attempt = 1;
         loop {
-            let read = self
-                .redis
-                .run(async |connection| progress::read(connection, keys, partitions).await)
-                .await;
+            let read = on_redis(&self.redis, async |connection| {
+                progress::read(connection, keys, partitions).await
+            })
+            .await;
             match read {
                 Ok(progress) => return progress,
                 Err(error) if attempt == PROGRESS_ATTEMPTS => {
