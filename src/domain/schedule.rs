@@ -27,6 +27,19 @@ pub fn next_tick_after(monitor_id: Uuid, interval: IntervalSeconds, now_ms: u64)
     offset + (ticks_so_far + 1) * interval_ms
 }
 
+/// Monitor timers fire on a coarser shared grid of this many milliseconds:
+/// every tick that falls within one step wakes the scheduler's thread once,
+/// together, instead of once each. At everyday rates (100 ticks/s) a wake-up
+/// costs more than the tick's own work, and the jobs still gather in the
+/// emitter for about as long anyway; the cost is up to this much schedule lag.
+pub const TIMER_GRANULE_MS: u64 = 50;
+
+/// When the timer for `tick_ms` fires: the first step of the timer grid at
+/// or after it. The tick itself (the job's `scheduled_at`) does not move.
+pub fn wake_at(tick_ms: u64) -> u64 {
+    tick_ms.div_ceil(TIMER_GRANULE_MS) * TIMER_GRANULE_MS
+}
+
 /// How many grid ticks lie strictly between `last_ms` and `next_ms`: the
 /// ticks a scheduler that ran late passed over, to be counted skipped.
 pub fn ticks_between(interval: IntervalSeconds, last_ms: u64, next_ms: u64) -> u64 {
@@ -201,6 +214,15 @@ mod tests {
         assert_eq!(caught.skipped, 3_599);
     }
 
+    #[test]
+    fn timers_wake_on_the_shared_grid_never_before_their_tick() {
+        assert_eq!(wake_at(1_700_000_000_000), 1_700_000_000_000);
+        assert_eq!(wake_at(1_700_000_000_001), 1_700_000_000_050);
+        assert_eq!(wake_at(1_700_000_000_049), 1_700_000_000_050);
+        assert_eq!(wake_at(1_700_000_000_050), 1_700_000_000_050);
+        assert_eq!(wake_at(1_700_000_000_051), 1_700_000_000_100);
+    }
+
     proptest! {
         #[test]
         fn a_catch_up_accounts_for_every_fallen_tick_once(
@@ -244,6 +266,14 @@ mod tests {
             prop_assert_eq!((next - offset_ms(id, every)) % interval_ms, 0);
             // Ticking from one tick lands exactly one interval later: no drift.
             prop_assert_eq!(next_tick_after(id, every, next), next + interval_ms);
+        }
+
+        #[test]
+        fn a_timer_wakes_within_one_granule_after_its_tick(tick in 0_u64..4_000_000_000_000) {
+            let wake = wake_at(tick);
+            prop_assert!(wake >= tick);
+            prop_assert!(wake - tick < TIMER_GRANULE_MS);
+            prop_assert_eq!(wake % TIMER_GRANULE_MS, 0);
         }
     }
 }

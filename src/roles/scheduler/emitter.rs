@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::domain::overload::worth_queuing;
+use crate::domain::schedule::TIMER_GRANULE_MS;
 use crate::queue::jobs::{self, Job, QueueState};
 use crate::queue::keys::Keys;
 use crate::queue::progress::Handled;
@@ -36,8 +37,9 @@ const LINGER_MAX: Duration = Duration::from_millis(50);
 /// appended: a bound on Redis memory while no worker reads, with nothing
 /// trimmed unseen.
 pub const JOBS_MAX_LEN: usize = 50_000;
-/// How late a monitor's timer may fire after its tick and still count as
-/// on time for the progress mark. A tick in the slack that was queued all the
+/// How late a monitor's timer may fire after its wake-up (up to
+/// `TIMER_GRANULE_MS` after its tick) and still count as on time for the
+/// progress mark. A tick in the slack that was queued all the
 /// same is counted skipped as well if its scheduler dies right then (an
 /// over-count, never a loss); a timer later than this loses its tick then.
 const TIMER_SLACK_MS: u64 = 50;
@@ -198,18 +200,22 @@ impl Emitter {
         );
     }
 
-    /// Actors send in the order their timers fire, which is tick order: with
-    /// the queue drained every tick that fell is in hand, but for a timer
-    /// that is due and has not fired yet (`TIMER_SLACK_MS`); otherwise those
-    /// still queued are no earlier than the batch's last.
+    /// Actors send in the order their timers fire, which is tick order up
+    /// to one timer granule (the ticks of a granule fire together, in any
+    /// order): with the queue drained every tick that fell is in hand, but
+    /// for a timer that is due and has not fired yet (`TIMER_SLACK_MS` after
+    /// its granule); otherwise those still queued are no earlier than the
+    /// batch's last, less a granule.
     fn handled_once_published(&self) -> u64 {
-        let now = now_ms().saturating_sub(TIMER_SLACK_MS);
+        let now = now_ms().saturating_sub(TIMER_SLACK_MS + TIMER_GRANULE_MS);
         if self.receiver.is_empty() {
             return now;
         }
-        self.batch
-            .last()
-            .map_or(now, |job| job.scheduled_at_ms.saturating_sub(1).min(now))
+        self.batch.last().map_or(now, |job| {
+            job.scheduled_at_ms
+                .saturating_sub(1 + TIMER_GRANULE_MS)
+                .min(now)
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::emitter::JobSender;
 use crate::domain::overload::skip_window_ms;
 use crate::domain::probe::ProbeSpec;
-use crate::domain::schedule::{catch_up, job_id, next_tick_after, ticks_between};
+use crate::domain::schedule::{catch_up, job_id, next_tick_after, ticks_between, wake_at};
 use crate::domain::{IntervalSeconds, Monitor};
 use crate::queue::jobs::Job;
 use crate::runtime::now_ms;
@@ -86,7 +86,7 @@ impl MonitorActor {
         let now = now_ms();
         let after = self.last_tick_ms.map_or(now, |last| last.max(now));
         let tick = next_tick_after(self.id, self.plan.interval, after);
-        let delay = Duration::from_millis(tick.saturating_sub(now));
+        let delay = Duration::from_millis(wake_at(tick).saturating_sub(now));
         self.next_tick = Some(ctx.run_later(delay, move |actor, ctx| actor.on_tick(tick, ctx)));
         tick
     }
