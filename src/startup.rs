@@ -281,9 +281,13 @@ impl Application {
                 stopping_api,
             ));
         }
+        // Pools of the API's own: a connection is driven by the runtime
+        // that opened it, and one the HTTP server's thread opened and a role
+        // on the System thread then borrowed would cost both threads a
+        // wake-up on every round trip.
         let state = AppState {
-            pg,
-            redis,
+            pg: database::pool(&settings.database, settings.db_pool_size)?,
+            redis: queue::pool(&settings.redis_url, settings.redis_pool_size)?,
             broadcaster,
             feed_buffer: settings.feed_buffer,
             senders: Senders::new(&settings.notify())?,
