@@ -39,12 +39,13 @@ const READ_BATCH: usize = 250;
 /// one part of the budget from a probe's end to its transition's record. A
 /// result that arrives while the folder is idle is still read at once.
 const GATHER_MIN: Duration = Duration::from_millis(50);
-const GATHER_MAX: Duration = Duration::from_millis(250);
+const GATHER_MAX: Duration = Duration::from_millis(500);
 const GATHER_WANT: usize = 100;
 /// How long a read waits for new entries; also how quickly shutdown and
-/// lease changes are noticed. Well under the Redis reply timeout (see
-/// `queue::pool`).
-const READ_BLOCK_MS: usize = 200;
+/// lease changes are noticed (a takeover already waits out a lease). An idle
+/// folder wakes once per read, so longer is cheaper. Well under the Redis
+/// reply timeout (see `queue::pool`).
+const READ_BLOCK_MS: usize = 1_000;
 /// Results another folder read but left unacknowledged this long are taken over.
 const RECLAIM_AFTER_MS: usize = 10_000;
 const RECLAIM_EVERY: Duration = Duration::from_secs(5);

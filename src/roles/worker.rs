@@ -31,17 +31,19 @@ use crate::runtime::{Shutdown, now_ms, spawn_on_own_runtime};
 pub const MAX_DELIVERIES: u64 = 3;
 /// Stream entries read per round trip, at most.
 const READ_BATCH: usize = 64;
-/// How long a read waits for new entries; also how quickly shutdown and
-/// lease changes are noticed. Well under the Redis reply timeout (see
-/// `queue::pool`).
-const READ_BLOCK_MS: usize = 200;
+/// How long a read waits for new entries; also how quickly shutdown is
+/// noticed. An idle lane wakes once per read, so longer is cheaper. Well
+/// under the Redis reply timeout (see `queue::pool`).
+const READ_BLOCK_MS: usize = 1_000;
 /// Results published per pipeline, at most, and how long the first waits:
 /// long enough that, under load, a partition's results share an entry
 /// (with 64 partitions, 5 ms gathered about one result per partition), and
-/// at everyday rates that a few dozen share a round trip.
+/// at everyday rates that a few dozen share a round trip. The upper bound
+/// is part of the one-second budget from a probe's end to its transition's
+/// record, with the folder's `GATHER_MAX`.
 const PUBLISH_BATCH: usize = 2_000;
 const PUBLISH_LINGER_MIN: Duration = Duration::from_millis(20);
-const PUBLISH_LINGER_MAX: Duration = Duration::from_millis(100);
+const PUBLISH_LINGER_MAX: Duration = Duration::from_millis(200);
 const PUBLISH_WANT: usize = 64;
 
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use crate::runtime::consumer::{self, Outcome, Step, StepError};
 /// Transitions read from Redis per round trip, at most.
 const READ_BATCH: usize = 500;
 /// Well under the Redis reply timeout (see `queue::pool`).
-const READ_BLOCK_MS: usize = 200;
+const READ_BLOCK_MS: usize = 1_000;
 
 /// A live transition for a session.
 #[derive(Message, Clone)]
