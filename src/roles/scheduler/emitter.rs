@@ -31,7 +31,7 @@ const BATCH_MAX: usize = 1_000;
 /// full stream entry takes to gather at the current rate, within these
 /// bounds. Every millisecond of it is schedule lag (BENCHMARKS.md).
 const LINGER_MIN: Duration = Duration::from_millis(5);
-const LINGER_MAX: Duration = Duration::from_millis(50);
+const LINGER_MAX: Duration = Duration::from_millis(100);
 /// While the jobs stream holds this many entries (each up to
 /// `jobs::JOBS_PER_ENTRY` jobs) new ticks are skipped, counted, rather than
 /// appended: a bound on Redis memory while no worker reads, with nothing
