@@ -251,7 +251,7 @@ mod tests {
     fn registration_starts_an_active_monitor_at_version_one() {
         let monitor = registered();
         assert_eq!(monitor.version, 1);
-        assert!(!monitor.paused && !monitor.deleted);
+        assert!(monitor.is_active());
         assert_eq!(monitor.created_at, monitor.updated_at);
         assert_eq!(monitor.config, config("api"));
     }
@@ -262,11 +262,11 @@ mod tests {
         assert_eq!(monitor.resume(), None);
         let pause = monitor.pause().unwrap();
         let paused = Monitor::apply(Some(monitor), &recorded(2, pause)).unwrap();
-        assert!(paused.paused);
+        assert!(paused.paused && !paused.is_active());
         assert_eq!(paused.pause(), None);
         let resume = paused.resume().unwrap();
         let resumed = Monitor::apply(Some(paused), &recorded(3, resume)).unwrap();
-        assert!(!resumed.paused);
+        assert!(!resumed.paused && resumed.is_active());
         assert_eq!(resumed.version, 3);
     }
 
@@ -320,7 +320,7 @@ mod tests {
         let monitor = registered();
         let deleted =
             Monitor::apply(Some(monitor.clone()), &recorded(2, monitor.delete())).unwrap();
-        assert!(deleted.deleted);
+        assert!(deleted.deleted && !deleted.is_active());
     }
 
     #[test]

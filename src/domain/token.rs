@@ -257,6 +257,31 @@ mod tests {
     #[test]
     fn secrets_stay_out_of_debug_output() {
         let secret = TokenSecret::from_random([9; 32]);
-        assert!(!format!("{secret:?}").contains(secret.reveal()));
+        assert_eq!(format!("{secret:?}"), "TokenSecret(<redacted>)");
+        assert_eq!(format!("{:?}", secret.hash()), "TokenHash(..)");
+    }
+
+    #[test]
+    fn a_name_of_the_longest_length_is_kept_as_given() {
+        let longest = "a".repeat(TokenName::MAX_CHARS);
+        assert_eq!(TokenName::parse(&longest).unwrap().as_ref(), longest);
+    }
+
+    #[test]
+    fn names_scopes_and_events_print_and_serialise_as_recorded() {
+        let name = TokenName::parse("ci-deploy").unwrap();
+        assert_eq!(name.to_string(), "ci-deploy");
+        assert_eq!(Scope::Write.to_string(), "write");
+        let created = TokenEvent::TokenCreated {
+            name: name.clone(),
+            scope: Scope::Read,
+        };
+        let revoked = TokenEvent::TokenRevoked { name };
+        assert_eq!(created.type_name(), "token_created");
+        assert_eq!(revoked.type_name(), "token_revoked");
+        assert_eq!(
+            serde_json::to_value(&created).unwrap(),
+            serde_json::json!({"type": "token_created", "data": {"name": "ci-deploy", "scope": "read"}})
+        );
     }
 }
