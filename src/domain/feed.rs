@@ -323,6 +323,20 @@ mod tests {
     }
 
     #[test]
+    fn the_next_catch_up_page_starts_after_the_last_item_sent() {
+        let only = Filter {
+            monitor_ids: vec![Uuid::from_u128(1)],
+            ..Filter::default()
+        };
+        let mut feed = FeedState::new(only.clone(), 100);
+        assert_eq!(feed.filter(), &only);
+        feed.hello(20, Some(3));
+        assert_eq!(feed.sent_up_to(), 3, "a resume starts after its after_seq");
+        feed.caught_up(vec![transition(5, 1, &[]), transition(8, 2, &[])]);
+        assert_eq!(feed.sent_up_to(), 5, "an item the filter drops is not sent");
+    }
+
+    #[test]
     fn without_after_seq_the_feed_starts_after_the_hello() {
         let mut feed = FeedState::new(Filter::default(), 100);
         feed.live(transition(7, 1, &[])).unwrap();
