@@ -41,6 +41,10 @@ impl Fleet {
             .env("UPWATCH_PARTITIONS", PARTITIONS.to_string())
             .env("UPWATCH_LEASE_SECONDS", LEASE_SECONDS.to_string())
             .env("UPWATCH_RECLAIM_AFTER_MS", "2000")
+            // One lane per worker: its consumer is named after the process
+            // (what the reclaim check reads), and its results are published
+            // in the order its jobs were read.
+            .env("UPWATCH_WORKER_THREADS", "1")
             .env("UPWATCH_INSTANCE", name)
             .env("UPWATCH_BIND", bind)
             .stdout(Stdio::null())
@@ -203,8 +207,10 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     for name in ["s1", "s2", "s3"] {
         fleet.start(name, "scheduler,folder", None);
     }
+    // One worker while the counting monitor counts: two would publish the
+    // results of its late tick and its next one in either order, and a
+    // result older than the newest folded one changes nothing.
     fleet.start("w1", "worker", None);
-    fleet.start("w2", "worker", None);
     wait_until_balanced(
         &prefix,
         &["s1", "s2", "s3"],
@@ -249,13 +255,15 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
     })
     .await;
 
-    // The counting monitor starts failing; once two failures are folded, the
-    // process that folds its partition dies.
+    // The counting monitor starts failing; once two failures are folded
+    // (stored in the transaction that folds them; the monitors row is saved
+    // only every few seconds), the process that folds its partition dies
+    // holding the count in memory.
     target.answer(503);
     wait_for("two failures of the counting monitor", PATIENCE, || async {
-        let failures: i32 = db
+        let failures: i64 = db
             .query_one(
-                "SELECT consecutive_failures FROM monitors WHERE id = $1",
+                "SELECT count(*) FROM probe_results WHERE monitor_id = $1 AND NOT up",
                 &[&counting_id],
             )
             .await
@@ -286,7 +294,33 @@ async fn killing_processes_loses_no_tick_and_counts_nothing_twice() {
         "takeover took {taken_over_after}"
     );
 
-    // A worker dies mid-batch: its jobs are reclaimed by the other one.
+    wait_for("the counting monitor to go down", PATIENCE, || async {
+        let status: String = db
+            .query_one("SELECT status FROM monitors WHERE id = $1", &[&counting_id])
+            .await
+            .unwrap()
+            .get(0);
+        (status == "down").then_some(())
+    })
+    .await;
+
+    // A worker dies mid-batch: its jobs are reclaimed by a second one.
+    fleet.start("w2", "worker", None);
+    wait_for("the second worker to read jobs", PATIENCE, || async {
+        let mut connection = redis_connection();
+        let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(format!("{prefix}:jobs"))
+            .arg("workers")
+            .query(&mut connection)
+            .unwrap();
+        consumers
+            .consumers
+            .iter()
+            .any(|consumer| consumer.name == "worker-w2")
+            .then_some(())
+    })
+    .await;
     fleet.kill("w1");
     wait_for(
         "the dead worker's jobs to be reclaimed",
