@@ -653,6 +653,136 @@ mod tests {
     }
 
     #[test]
+    fn kinds_and_events_go_by_the_contracts_names() {
+        let names: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["webhook", "slack", "pagerduty", "email"]);
+        for kind in ChannelKind::ALL {
+            assert_eq!(ChannelKind::parse(kind.as_str()).unwrap(), kind);
+        }
+        let config = ChannelConfig::from_changes(webhook("http://127.0.0.1:9/a")).unwrap();
+        let created = ChannelEvent::ChannelCreated {
+            config: (&config).into(),
+        };
+        assert_eq!(created.type_name(), "channel_created");
+        assert_eq!(
+            ChannelEvent::ChannelDeleted {}.type_name(),
+            "channel_deleted"
+        );
+        let renamed = config
+            .with_changes(ChannelChanges {
+                name: Some(MonitorName::parse("on-call").unwrap()),
+                ..ChannelChanges::default()
+            })
+            .unwrap();
+        let updated = ChannelEvent::updated(&config, &renamed).unwrap();
+        assert_eq!(updated.type_name(), "channel_updated");
+        assert_eq!(
+            updated,
+            ChannelEvent::ChannelUpdated {
+                config: (&renamed).into(),
+                changed: vec!["name".to_owned()],
+            }
+        );
+    }
+
+    #[test]
+    fn the_record_holds_each_kinds_destination_but_not_its_secrets() {
+        let hook = ChannelConfig::from_changes(ChannelChanges {
+            remind_every: Some(Some(RemindMinutes::parse(30).unwrap())),
+            ..webhook("http://127.0.0.1:9/hook")
+        })
+        .unwrap();
+        let record = ChannelRecord::from(&hook);
+        assert_eq!(record.url.as_deref(), Some("http://127.0.0.1:9/hook"));
+        assert_eq!(record.remind_every_minutes, Some(30));
+        assert!(!record.has_secret && !record.has_routing_key);
+
+        let key = Secret::routing_key("R0UTING").unwrap();
+        assert_eq!(key.expose(), "R0UTING");
+        let pager = ChannelConfig::from_changes(ChannelChanges {
+            kind: Some(ChannelKind::Pagerduty),
+            url: None,
+            routing_key: Some(key.clone()),
+            ..webhook("http://x")
+        })
+        .unwrap();
+        let record = ChannelRecord::from(&pager);
+        assert!(record.has_routing_key);
+        assert_eq!(record.url, None);
+        let renamed = pager
+            .with_changes(ChannelChanges {
+                name: Some(MonitorName::parse("pager").unwrap()),
+                ..ChannelChanges::default()
+            })
+            .unwrap();
+        assert_eq!(renamed.destination.routing_key(), Some(&key));
+
+        let ops = EmailAddress::parse("ops@example.com").unwrap();
+        let mail = ChannelConfig::from_changes(ChannelChanges {
+            kind: Some(ChannelKind::Email),
+            url: None,
+            to: Some(vec![ops.clone()]),
+            ..webhook("http://x")
+        })
+        .unwrap();
+        assert_eq!(ChannelRecord::from(&mail).to, ["ops@example.com"]);
+        assert_eq!(serde_json::to_value(&ops).unwrap(), "ops@example.com");
+        let quiet = mail
+            .with_changes(ChannelChanges {
+                on: Some(parse_on(&["down"]).unwrap()),
+                ..ChannelChanges::default()
+            })
+            .unwrap();
+        assert_eq!(quiet.destination.to(), [ops]);
+    }
+
+    #[test]
+    fn an_email_channel_sends_to_one_to_twenty_addresses() {
+        let to = |n: usize| ChannelChanges {
+            kind: Some(ChannelKind::Email),
+            url: None,
+            to: Some(
+                (0..n)
+                    .map(|i| EmailAddress::parse(&format!("ops{i}@example.com")).unwrap())
+                    .collect(),
+            ),
+            ..webhook("http://x")
+        };
+        assert!(ChannelConfig::from_changes(to(1)).is_ok());
+        assert!(ChannelConfig::from_changes(to(MAX_RECIPIENTS)).is_ok());
+        for refused in [0, MAX_RECIPIENTS + 1] {
+            let error = ChannelConfig::from_changes(to(refused)).unwrap_err();
+            assert_eq!(error.field, "to");
+            assert_eq!(
+                error.message,
+                format!("must hold 1 to 20 addresses, got {refused}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_channel_wants_no_monitor_missing_one_of_its_tags() {
+        let config = ChannelConfig::from_changes(ChannelChanges {
+            match_tags: Some(Tags::parse(&["prod", "api"]).unwrap()),
+            ..webhook("http://x")
+        })
+        .unwrap();
+        assert!(!config.wants(NotificationKind::Down, &tags(&["eu", "staging"])));
+    }
+
+    #[test]
+    fn a_channel_url_is_kept_as_given_up_to_2048_characters() {
+        let at_most = format!("http://h/{}", "a".repeat(ChannelUrl::MAX_LEN - 9));
+        assert_eq!(at_most.len(), ChannelUrl::MAX_LEN);
+        assert_eq!(ChannelUrl::parse(&at_most).unwrap().as_ref(), at_most);
+        let longer = format!("{at_most}a");
+        assert_eq!(
+            ChannelUrl::parse(&longer).unwrap_err().0,
+            "must be at most 2048 characters"
+        );
+    }
+
+    #[test]
     fn field_rules_refuse_what_the_contract_refuses() {
         assert!(Secret::hmac_key("short").is_err());
         assert!(Secret::hmac_key(&"k".repeat(257)).is_err());

@@ -450,10 +450,29 @@ mod tests {
     }
 
     #[test]
+    fn a_url_may_be_2048_characters_as_given_and_as_normalised() {
+        let at_most = format!("http://example.com/{}", "a".repeat(2048 - 19));
+        assert_eq!(at_most.len(), MonitorUrl::MAX_LEN);
+        assert_eq!(MonitorUrl::parse(&at_most).unwrap().as_ref(), at_most);
+        // Normalising adds the path: one character over.
+        let grows = format!("http://example.com?{}", "a".repeat(2048 - 19));
+        assert_eq!(grows.len(), MonitorUrl::MAX_LEN);
+        assert_eq!(
+            MonitorUrl::parse(&grows).unwrap_err().0,
+            "must be at most 2048 characters"
+        );
+        // Too long as given, though it normalises to `http://example.com/b`.
+        let shrinks = format!("http://example.com/{}b", "a/../".repeat(410));
+        assert!(shrinks.len() > MonitorUrl::MAX_LEN);
+        assert!(MonitorUrl::parse(&shrinks).is_err());
+    }
+
+    #[test]
     fn method_is_get_head_or_post_exactly() {
         assert_eq!(HttpMethod::parse("GET").unwrap(), HttpMethod::Get);
         assert_eq!(HttpMethod::parse("HEAD").unwrap(), HttpMethod::Head);
         assert_eq!(HttpMethod::parse("POST").unwrap(), HttpMethod::Post);
+        assert_eq!(HttpMethod::Head.to_string(), "HEAD");
         for bad in ["get", "post", "", "DELETE", "PUT"] {
             assert!(HttpMethod::parse(bad).is_err(), "{bad}");
         }
@@ -504,7 +523,16 @@ mod tests {
         let twenty_one: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
         assert!(Tags::parse(&twenty_one).is_err());
         let duplicated = Tags::parse(&["b", "a", "b"]).unwrap();
+        assert!(duplicated.contains(&Tag::parse("a").unwrap()));
+        assert!(!duplicated.contains(&Tag::parse("c").unwrap()));
         assert_eq!(Vec::<String>::from(duplicated), vec!["b", "a"]);
+    }
+
+    #[test]
+    fn tags_read_from_json_by_the_same_rules() {
+        let read: Tags = serde_json::from_str(r#"["b", "a", "b"]"#).unwrap();
+        assert_eq!(read, Tags::parse(&["b", "a"]).unwrap());
+        assert!(serde_json::from_str::<Tags>(r#"["Prod"]"#).is_err());
     }
 
     proptest! {

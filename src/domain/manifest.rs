@@ -446,6 +446,12 @@ mod tests {
     }
 
     #[test]
+    fn entries_name_their_kind_as_the_plan_shows_it() {
+        assert_eq!(Kind::Monitor.as_str(), "monitor");
+        assert_eq!(Kind::Channel.as_str(), "channel");
+    }
+
+    #[test]
     fn names_match_case_insensitively_and_only_differences_are_updates() {
         let current = [stored("API", 60, false), stored("db", 60, true)];
         let manifest = Manifest {
@@ -495,6 +501,97 @@ mod tests {
             plan.entries[0].action,
             Action::Update(vec!["paused".into()])
         );
+    }
+
+    #[test]
+    fn a_pause_state_already_held_is_unchanged() {
+        let current = [stored("a", 60, true), stored("b", 60, false)];
+        let manifest = Manifest {
+            monitors: vec![want("a", 60, Some(true)), want("b", 60, Some(false))],
+            channels: vec![],
+        };
+        let plan = plan(&current, &[], &manifest, false).unwrap();
+        assert_eq!(plan.counts(), [0, 0, 0, 2]);
+        assert!(plan.steps.is_empty());
+    }
+
+    fn channel(name: &str, url: &str) -> DesiredChannel {
+        DesiredChannel {
+            changes: ChannelChanges {
+                name: Some(MonitorName::parse(name).unwrap()),
+                kind: Some(crate::domain::channel::ChannelKind::Webhook),
+                url: Some(crate::domain::channel::ChannelUrl::parse(url).unwrap()),
+                ..ChannelChanges::default()
+            },
+        }
+    }
+
+    fn stored_channel(name: &str, url: &str) -> CurrentChannel {
+        CurrentChannel {
+            id: Uuid::new_v4(),
+            version: 1,
+            config: ChannelConfig::from_changes(channel(name, url).changes).unwrap(),
+        }
+    }
+
+    #[test]
+    fn channels_are_created_updated_kept_and_pruned_by_name() {
+        let current = [
+            stored_channel("ops", "http://127.0.0.1:9/ops"),
+            stored_channel("Moved", "http://127.0.0.1:9/old"),
+            stored_channel("gone", "http://127.0.0.1:9/gone"),
+        ];
+        let manifest = Manifest {
+            monitors: vec![],
+            channels: vec![
+                channel("ops", "http://127.0.0.1:9/ops"),
+                channel("moved", "http://127.0.0.1:9/new"),
+                channel("fresh", "http://127.0.0.1:9/fresh"),
+            ],
+        };
+        let plan = plan(&[], &current, &manifest, true).unwrap();
+        assert_eq!(
+            actions(&plan),
+            [
+                ("ops".into(), Action::Unchanged),
+                (
+                    "moved".into(),
+                    Action::Update(vec!["name".into(), "url".into()])
+                ),
+                ("fresh".into(), Action::Create),
+                ("gone".into(), Action::Delete),
+            ]
+        );
+        assert!(plan.entries.iter().all(|e| e.kind == Kind::Channel));
+        assert_eq!(plan.steps.len(), 3);
+        assert!(plan.steps.iter().any(|step| matches!(step,
+            Step::UpdateChannel { current: c, config, .. }
+                if c.id == current[1].id
+                    && config.destination.url().unwrap().as_ref() == "http://127.0.0.1:9/new")));
+        assert!(plan.steps.iter().any(
+            |step| matches!(step, Step::CreateChannel { config } if config.name.as_ref() == "fresh")
+        ));
+        assert!(plan.steps.iter().any(
+            |step| matches!(step, Step::DeleteChannel { current: c } if c.id == current[2].id)
+        ));
+    }
+
+    #[test]
+    fn a_channel_that_does_not_fit_its_kind_is_refused_where_it_is() {
+        let mut pager = channel("pager", "http://127.0.0.1:9/p");
+        pager.changes.kind = Some(crate::domain::channel::ChannelKind::Pagerduty);
+        let manifest = Manifest {
+            monitors: vec![],
+            channels: vec![channel("ops", "http://127.0.0.1:9/ops"), pager],
+        };
+        let error = plan(&[], &[], &manifest, false).unwrap_err();
+        assert_eq!(error.field(), "channels[1].url");
+        let twice = Manifest {
+            monitors: vec![],
+            channels: vec![channel("ops", "http://a/"), channel("OPS", "http://b/")],
+        };
+        let error = plan(&[], &[], &twice, false).unwrap_err();
+        assert_eq!(error.field(), "channels[1].name");
     }
 
     #[test]

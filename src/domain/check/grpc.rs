@@ -98,8 +98,19 @@ mod tests {
             "grpc://h:1/a/b",
             "grpc://h:1/?x=1",
             "grpc://u:p@h:1",
+            "grpc://u@h:1",
         ] {
             assert_eq!(parsed(bad).unwrap_err().field, "url", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_grpc_check_reads_back_from_its_fields_with_its_conditions() {
+        let check = Check::parse(CheckFields {
+            conditions: Conditions::parse(&["[RESPONSE_TIME] < 300"]).unwrap(),
+            ..CheckFields::of(MonitorUrl::parse("grpc://10.0.0.5:50051").unwrap())
+        })
+        .unwrap();
+        assert_eq!(Check::parse(check.fields()).unwrap(), check);
     }
 }

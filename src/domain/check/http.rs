@@ -221,6 +221,11 @@ mod tests {
                 "{name:?}: {value:?}"
             );
         }
+        let longest = "v".repeat(1024);
+        assert!(RequestHeaders::parse(&[("X-Long", longest.as_str())]).is_ok());
+        let twenty: Vec<(String, String)> =
+            (0..20).map(|i| (format!("X-{i}"), "v".into())).collect();
+        assert!(RequestHeaders::parse(&twenty).is_ok());
         let long = "v".repeat(1025);
         assert!(RequestHeaders::parse(&[("X-Long", long.as_str())]).is_err());
         let many: Vec<(String, String)> = (0..21).map(|i| (format!("X-{i}"), "v".into())).collect();
@@ -237,6 +242,86 @@ mod tests {
             ..get_with_body
         };
         assert!(parse(post).is_ok());
+    }
+
+    #[test]
+    fn headers_and_bodies_read_and_write_as_json() {
+        let headers = RequestHeaders::parse(&[("X-Token", "abc"), ("Accept", "*/*")]).unwrap();
+        assert!(!headers.is_empty());
+        assert!(RequestHeaders::default().is_empty());
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>(),
+            [("X-Token", "abc"), ("Accept", "*/*")]
+        );
+        let json = serde_json::to_value(&headers).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([["X-Token", "abc"], ["Accept", "*/*"]])
+        );
+        assert_eq!(
+            serde_json::from_value::<RequestHeaders>(json).unwrap(),
+            headers
+        );
+        assert!(serde_json::from_str::<RequestHeaders>(r#"[["Bad Name", "x"]]"#).is_err());
+
+        let body = RequestBody::parse(r#"{"ping":1}"#).unwrap();
+        assert_eq!(body.as_str(), r#"{"ping":1}"#);
+        assert_eq!(serde_json::to_value(&body).unwrap(), r#"{"ping":1}"#);
+    }
+
+    fn http(fields: CheckFields) -> HttpCheck {
+        match parse(fields).unwrap() {
+            Check::Http(check) => check,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn of(url: &str) -> CheckFields {
+        CheckFields::of(MonitorUrl::parse(url).unwrap())
+    }
+
+    #[test]
+    fn a_check_keeps_only_the_parts_of_the_answer_it_reads() {
+        let plain = http(of("http://a.example/"));
+        assert!(!plain.reads_answer() && !plain.reads_body());
+        assert_eq!(plain.version_to_read(), None);
+        assert!(plain.is_up(204) && !plain.is_up(301));
+
+        let status_only = http(CheckFields {
+            conditions: Conditions::parse(&["[STATUS] == 200"]).unwrap(),
+            ..of("http://a.example/")
+        });
+        assert!(status_only.reads_answer() && !status_only.reads_body());
+        let body_condition = http(CheckFields {
+            conditions: Conditions::parse(&["[BODY].status == UP"]).unwrap(),
+            ..of("http://a.example/")
+        });
+        assert!(body_condition.reads_answer() && body_condition.reads_body());
+
+        let expected = Some(ExpectedVersion::parse("2.0").unwrap());
+        let default_source = http(CheckFields {
+            expected_version: expected.clone(),
+            ..of("http://a.example/")
+        });
+        assert!(default_source.reads_answer() && default_source.reads_body());
+        assert_eq!(
+            default_source.version_to_read(),
+            Some(VersionSource::default_source())
+        );
+        let header = VersionSource::parse("[HEADER].x-version").unwrap();
+        let from_header = http(CheckFields {
+            expected_version: expected,
+            version_source: Some(header.clone()),
+            ..of("http://a.example/")
+        });
+        assert!(from_header.reads_answer() && !from_header.reads_body());
+        assert_eq!(from_header.version_to_read(), Some(&header));
+
+        let redirect = http(CheckFields {
+            expected_status: Some(ExpectedStatuses::parse(&[301]).unwrap()),
+            ..of("http://a.example/")
+        });
+        assert!(redirect.is_up(301) && !redirect.is_up(200));
     }
 
     #[test]

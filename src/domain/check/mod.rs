@@ -201,6 +201,33 @@ mod tests {
         assert_eq!(serde_json::from_value::<Check>(json).unwrap(), check);
     }
 
+    #[test]
+    fn a_check_answers_for_its_version_and_conditions() {
+        let conditions = Conditions::parse(&["[STATUS] == 200"]).unwrap();
+        let expected = ExpectedVersion::parse("1.4.2").unwrap();
+        let source = VersionSource::parse("[HEADER].x-version").unwrap();
+        let http = Check::parse(CheckFields {
+            conditions: conditions.clone(),
+            expected_version: Some(expected.clone()),
+            version_source: Some(source.clone()),
+            ..fields("http://a.example/")
+        })
+        .unwrap();
+        assert_eq!(http.expected_version(), Some(&expected));
+        assert_eq!(http.version_source(), Some(&source));
+        assert_eq!(http.conditions(), &conditions);
+
+        let connected = Conditions::parse(&["[CONNECTED] == true"]).unwrap();
+        let tcp = Check::parse(CheckFields {
+            conditions: connected.clone(),
+            ..fields("tcp://db.example:5432")
+        })
+        .unwrap();
+        assert_eq!(tcp.conditions(), &connected);
+        assert_eq!(tcp.expected_version(), None);
+        assert_eq!(tcp.version_source(), None);
+    }
+
     proptest! {
         #[test]
         fn only_http_urls_make_a_check(raw in "(https?|ftp|file)://[a-z0-9.]{1,20}(:[0-9]{1,5})?(/[a-z]{0,10})?") {

@@ -91,6 +91,9 @@ mod tests {
             "tcp://db.example",
             "tcp://db.example:5432/x",
             "tcp://u:p@db.example:1",
+            "tcp://u@db.example:1",
+            "tcp://db.example:5432?x=1",
+            "tcp://db.example:5432#x",
         ] {
             assert_eq!(parse(fields(bad)).unwrap_err().field, "url", "{bad}");
         }
@@ -104,5 +107,15 @@ mod tests {
             ..fields("tcp://db.example:5432")
         };
         assert_eq!(parse(with_status).unwrap_err().field, "expected_status");
+    }
+
+    #[test]
+    fn a_tcp_check_reads_back_from_its_fields_with_its_conditions() {
+        let check = parse(CheckFields {
+            conditions: Conditions::parse(&["[CONNECTED] == true"]).unwrap(),
+            ..fields("tcp://db.example:5432")
+        })
+        .unwrap();
+        assert_eq!(parse(check.fields()).unwrap(), check);
     }
 }

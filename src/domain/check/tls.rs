@@ -37,3 +37,22 @@ impl TlsCheck {
         super::tcp::address_of(&self.url)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_check_names_its_host_and_port_and_reads_back() {
+        let fields = CheckFields {
+            conditions: Conditions::parse(&["[CERTIFICATE_EXPIRATION] > 72h"]).unwrap(),
+            ..CheckFields::of(MonitorUrl::parse("tls://mail.example:465").unwrap())
+        };
+        let Check::Tls(check) = parse(fields).unwrap() else {
+            panic!("not tls");
+        };
+        assert_eq!(check.address(), ("mail.example".to_owned(), 465));
+        let check = Check::Tls(check);
+        assert_eq!(parse(check.fields()).unwrap(), check);
+    }
+}
