@@ -451,11 +451,17 @@ mod tests {
 
     #[test]
     fn a_url_may_be_2048_characters_as_given_and_as_normalised() {
-        let at_most = format!("http://example.com/{}", "a".repeat(2048 - 19));
+        let at_most = format!(
+            "http://example.com/{}",
+            "a".repeat(MonitorUrl::MAX_LEN - 19)
+        );
         assert_eq!(at_most.len(), MonitorUrl::MAX_LEN);
         assert_eq!(MonitorUrl::parse(&at_most).unwrap().as_ref(), at_most);
         // Normalising adds the path: one character over.
-        let grows = format!("http://example.com?{}", "a".repeat(2048 - 19));
+        let grows = format!(
+            "http://example.com?{}",
+            "a".repeat(MonitorUrl::MAX_LEN - 19)
+        );
         assert_eq!(grows.len(), MonitorUrl::MAX_LEN);
         assert_eq!(
             MonitorUrl::parse(&grows).unwrap_err().0,

@@ -402,6 +402,7 @@ fn delete_unwanted<'a, T: 'a>(
 mod tests {
     use super::*;
     use crate::domain::actor::Actor;
+    use crate::domain::channel::{ChannelKind, ChannelUrl};
     use crate::domain::config::MonitorChanges;
     use crate::domain::fields::{IntervalSeconds, MonitorName, MonitorUrl};
     use crate::domain::monitor::RecordedEvent;
@@ -519,8 +520,8 @@ mod tests {
         DesiredChannel {
             changes: ChannelChanges {
                 name: Some(MonitorName::parse(name).unwrap()),
-                kind: Some(crate::domain::channel::ChannelKind::Webhook),
-                url: Some(crate::domain::channel::ChannelUrl::parse(url).unwrap()),
+                kind: Some(ChannelKind::Webhook),
+                url: Some(ChannelUrl::parse(url).unwrap()),
                 ..ChannelChanges::default()
             },
         }
@@ -579,7 +580,7 @@ mod tests {
     #[test]
     fn a_channel_that_does_not_fit_its_kind_is_refused_where_it_is() {
         let mut pager = channel("pager", "http://127.0.0.1:9/p");
-        pager.changes.kind = Some(crate::domain::channel::ChannelKind::Pagerduty);
+        pager.changes.kind = Some(ChannelKind::Pagerduty);
         let manifest = Manifest {
             monitors: vec![],
             channels: vec![channel("ops", "http://127.0.0.1:9/ops"), pager],

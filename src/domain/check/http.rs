@@ -276,32 +276,32 @@ mod tests {
         }
     }
 
-    fn of(url: &str) -> CheckFields {
+    fn fields(url: &str) -> CheckFields {
         CheckFields::of(MonitorUrl::parse(url).unwrap())
     }
 
     #[test]
     fn a_check_keeps_only_the_parts_of_the_answer_it_reads() {
-        let plain = http(of("http://a.example/"));
+        let plain = http(fields("http://a.example/"));
         assert!(!plain.reads_answer() && !plain.reads_body());
         assert_eq!(plain.version_to_read(), None);
         assert!(plain.is_up(204) && !plain.is_up(301));
 
         let status_only = http(CheckFields {
             conditions: Conditions::parse(&["[STATUS] == 200"]).unwrap(),
-            ..of("http://a.example/")
+            ..fields("http://a.example/")
         });
         assert!(status_only.reads_answer() && !status_only.reads_body());
         let body_condition = http(CheckFields {
             conditions: Conditions::parse(&["[BODY].status == UP"]).unwrap(),
-            ..of("http://a.example/")
+            ..fields("http://a.example/")
         });
         assert!(body_condition.reads_answer() && body_condition.reads_body());
 
         let expected = Some(ExpectedVersion::parse("2.0").unwrap());
         let default_source = http(CheckFields {
             expected_version: expected.clone(),
-            ..of("http://a.example/")
+            ..fields("http://a.example/")
         });
         assert!(default_source.reads_answer() && default_source.reads_body());
         assert_eq!(
@@ -312,14 +312,14 @@ mod tests {
         let from_header = http(CheckFields {
             expected_version: expected,
             version_source: Some(header.clone()),
-            ..of("http://a.example/")
+            ..fields("http://a.example/")
         });
         assert!(from_header.reads_answer() && !from_header.reads_body());
         assert_eq!(from_header.version_to_read(), Some(&header));
 
         let redirect = http(CheckFields {
             expected_status: Some(ExpectedStatuses::parse(&[301]).unwrap()),
-            ..of("http://a.example/")
+            ..fields("http://a.example/")
         });
         assert!(redirect.is_up(301) && !redirect.is_up(200));
     }
