@@ -168,6 +168,7 @@ impl Application {
             let registry = Registry::new(jobs, settings.partitions).start();
             tasks.push(registry::watch(
                 pg.clone(),
+                settings.database.connect_config(),
                 redis.clone(),
                 keys.clone(),
                 registry,

@@ -4,16 +4,11 @@
 //! the next retry falls due, or it is time to look for reminders — an idle
 //! notifier runs two small queries every half minute.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::domain::notification::{NextStep, RetryPolicy};
 use crate::notify::{ATTEMPT_TIMEOUT, Senders};
@@ -22,6 +17,7 @@ use crate::runtime::retry::{Until, retry};
 use crate::runtime::{Shutdown, spawn_on_own_runtime};
 use crate::store::Pool;
 use crate::store::deliveries::{self, Claimed};
+use crate::store::listen::Listener;
 
 /// How long a claim holds a delivery: longer than any attempt, so a live
 /// notifier always records its outcome first; after a crash, how soon
@@ -101,10 +97,10 @@ impl Notifier {
             // A due row another notifier is claiming right now: look again soon.
             wait = wait.min(until_due.max(Duration::from_millis(50)));
         }
-        let woken = self.listener.as_ref().map(|l| l.woken.clone());
-        let woken = async {
-            match woken {
-                Some(notify) if !full => notify.notified().await,
+        let listener = self.listener.as_ref();
+        let woken = async move {
+            match listener {
+                Some(listener) if !full => listener.woken().await,
                 _ => std::future::pending().await,
             }
         };
@@ -124,7 +120,10 @@ impl Step for Notifier {
     }
 
     async fn prepare(&mut self) -> Result<(), StepError> {
-        self.listener = Some(Listener::start(&self.config.database).await?);
+        let listener = Listener::start(&self.config.database, deliveries::WAKE_UP)
+            .await
+            .map_err(StepError::store)?;
+        self.listener = Some(listener);
         Ok(())
     }
 
@@ -229,59 +228,4 @@ pub async fn deliver(
             "the delivery moved on before this attempt's outcome was recorded");
     }
     next
-}
-
-/// A connection that `LISTEN`s for new deliveries; each notification wakes
-/// the notifier (a wake-up that comes while it works is kept for its next wait).
-struct Listener {
-    woken: Arc<Notify>,
-    lost: Arc<AtomicBool>,
-    _client: tokio_postgres::Client,
-    driver: JoinHandle<()>,
-}
-
-impl Listener {
-    async fn start(database: &tokio_postgres::Config) -> Result<Self, StepError> {
-        let (client, mut connection) = database
-            .connect(NoTls)
-            .await
-            .map_err(|e| StepError::queue(format!("connecting to LISTEN: {e}")))?;
-        let woken = Arc::new(Notify::new());
-        let lost = Arc::new(AtomicBool::new(false));
-        let (wake, lose) = (woken.clone(), lost.clone());
-        let driver = tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            lose.store(true, Ordering::SeqCst);
-            wake.notify_one();
-        });
-        client
-            .batch_execute(&format!("LISTEN {}", deliveries::WAKE_UP))
-            .await
-            .map_err(|e| StepError::queue(format!("starting to LISTEN: {e}")))?;
-        // Anything owed before the LISTEN took effect is claimed by the first step.
-        woken.notify_one();
-        Ok(Self {
-            woken,
-            lost,
-            _client: client,
-            driver,
-        })
-    }
-
-    fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
 }

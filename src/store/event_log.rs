@@ -20,6 +20,10 @@ use crate::domain::{MonitorEvent, RecordedEvent};
 /// sequence number without gaps.
 const APPEND_LOCK: i64 = 0x7570_7761_7463_6802;
 
+/// The channel every append to the log notifies at its commit (a trigger,
+/// see migration V14), for those that follow the log.
+pub const APPENDED: &str = "upwatch_events";
+
 /// An event as stored, for reading: its type and data as they are in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

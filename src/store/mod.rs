@@ -7,6 +7,7 @@ pub mod commands;
 pub mod database;
 pub mod deliveries;
 pub mod event_log;
+pub mod listen;
 pub mod migrations;
 pub mod monitors;
 pub mod results;

@@ -207,3 +207,23 @@ async fn the_actor_migration_fills_existing_events() {
     let refused = db.batch_execute("UPDATE events SET actor = 'forged'").await;
     assert!(refused.is_err(), "append-only again after the backfill");
 }
+
+#[actix_web::test]
+async fn an_append_to_the_log_wakes_those_listening_for_it() {
+    let app = spawn_app().await;
+    let listener = upwatch::store::listen::Listener::start(
+        &app.settings.database.connect_config(),
+        event_log::APPENDED,
+    )
+    .await
+    .expect("listening on the test database");
+    // The first wait returns at once: whatever came before the LISTEN.
+    listener.woken().await;
+
+    app.create_named("notified").await;
+
+    tokio::time::timeout(std::time::Duration::from_secs(10), listener.woken())
+        .await
+        .expect("registering a monitor appends to the log, which notifies at its commit");
+    assert!(!listener.is_lost());
+}

@@ -1,7 +1,8 @@
 //! The registry keeps one supervised `MonitorActor` per probed monitor of the
 //! partitions this instance holds leases on. The `Watcher` step loads every
 //! active monitor at start, then follows the event log, so a change made
-//! through any API process reaches the owning scheduler.
+//! through any API process reaches the owning scheduler. It reads the log
+//! when PostgreSQL says it grew (`LISTEN`), polling only while it cannot listen.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -19,10 +20,14 @@ use crate::queue::{RedisPool, on_redis, progress};
 use crate::roles::leases::Owned;
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
+use crate::store::listen::Listener;
 use crate::store::{self, Pool, StoreError, event_log, monitors};
 
-/// How often the event log is checked for changes.
+/// How often the event log is checked for changes while no notification
+/// can arrive (the `LISTEN` connection is down).
 const WATCH_EVERY: Duration = Duration::from_millis(200);
+/// How often it is read anyway while listening: a safety net, cheap at idle.
+const LISTENING_WATCH_EVERY: Duration = Duration::from_secs(5);
 /// Events read per check.
 const WATCH_BATCH: i64 = 500;
 /// How often the whole set of active monitors is reloaded, as a safety net.
@@ -206,10 +211,13 @@ impl Handler<CountRunning> for Registry {
 }
 
 /// Loads every active monitor into the registry, then follows the event log
-/// (changes reach the registry within `WATCH_EVERY`), passes on lease
-/// changes, and reconciles with the projection every `RECONCILE_EVERY`.
+/// (changes reach the registry as their commit is notified, within
+/// `WATCH_EVERY` while it cannot listen), passes on lease changes, and
+/// reconciles with the projection every `RECONCILE_EVERY`.
+#[allow(clippy::too_many_arguments)]
 pub fn watch(
     pg: Pool,
+    database: tokio_postgres::Config,
     redis: RedisPool,
     keys: Keys,
     registry: Addr<Registry>,
@@ -219,6 +227,8 @@ pub fn watch(
 ) -> JoinHandle<()> {
     let watcher = Watcher {
         pg,
+        database,
+        listener: None,
         redis,
         keys,
         registry,
@@ -234,6 +244,9 @@ pub fn watch(
 /// each step passes on lease changes and the monitors changed since.
 pub struct Watcher {
     pg: Pool,
+    /// Where to `LISTEN` for appends to the event log.
+    database: tokio_postgres::Config,
+    listener: Option<Listener>,
     /// Used only on a takeover: a pooled connection, checked when taken,
     /// rather than a kept one a Redis restart may have broken since.
     redis: RedisPool,
@@ -294,6 +307,21 @@ impl Watcher {
         }
     }
 
+    /// A listener that is up, started again if it was lost (from the next
+    /// read on, nothing appended meanwhile is missed: reads follow the cursor).
+    async fn listen(&mut self) {
+        if self.listener.as_ref().is_some_and(|l| !l.is_lost()) {
+            return;
+        }
+        if self.listener.take().is_some() {
+            tracing::warn!("lost the LISTEN connection: polling the event log until it is back");
+        }
+        match Listener::start(&self.database, event_log::APPENDED).await {
+            Ok(listener) => self.listener = Some(listener),
+            Err(error) => tracing::debug!(error = %error, "cannot LISTEN for event log appends"),
+        }
+    }
+
     async fn load_all(&mut self) -> Result<(), StepError> {
         let (cursor, active) = load_all(&self.pg).await.map_err(StepError::store)?;
         self.cursor = cursor;
@@ -309,6 +337,7 @@ impl Step for Watcher {
     }
 
     async fn prepare(&mut self) -> Result<(), StepError> {
+        self.listen().await;
         self.load_all().await?;
         self.pass_on_leases().await;
         Ok(())
@@ -318,6 +347,7 @@ impl Step for Watcher {
         if self.owned.has_changed().unwrap_or(false) {
             self.pass_on_leases().await;
         }
+        self.listen().await;
         if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
             self.load_all().await?;
         }
@@ -328,15 +358,28 @@ impl Step for Watcher {
         for monitor in changed {
             self.registry.do_send(Changed(monitor));
         }
-        // Until the next look at the log; a lease change meanwhile is passed
-        // on at once.
+        // Until the log grows or the next look at it; a lease change
+        // meanwhile is passed on at once.
+        let listener = self.listener.as_ref();
+        let every = if listener.is_some() {
+            LISTENING_WATCH_EVERY
+        } else {
+            WATCH_EVERY
+        };
+        let appended = async move {
+            match listener {
+                Some(listener) => listener.woken().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             changed = self.owned.changed() => match changed {
                 Ok(()) => self.pass_on_leases().await,
                 // The lease keeper is gone (shutting down): just wait.
-                Err(_) => tokio::time::sleep(WATCH_EVERY).await,
+                Err(_) => tokio::time::sleep(every).await,
             },
-            () = tokio::time::sleep(WATCH_EVERY) => {}
+            () = appended => {}
+            () = tokio::time::sleep(every) => {}
         }
         Ok(Outcome::Idle)
     }
