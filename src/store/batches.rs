@@ -94,8 +94,8 @@ async fn record(
     match cache.seen_seq() {
         None => cache.start_at(event_log::latest_seq(&tx).await?),
         Some(seen) => {
-            let (events, read_up_to) = event_log::events_after(&tx, seen, i64::MAX).await?;
-            let unsaved = cache.forget_changed(&events, read_up_to);
+            let page = event_log::events_after(&tx, seen, i64::MAX).await?;
+            let unsaved = cache.forget_changed(&page.events, page.read_up_to);
             monitors::save_health(&tx, &unsaved.iter().collect::<Vec<_>>()).await?;
         }
     }

@@ -1,6 +1,8 @@
 //! The append-only event log: appending (under one lock, so sequence numbers
 //! become visible in order) and reading.
 
+use std::collections::HashSet;
+
 use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -288,14 +290,22 @@ pub async fn latest_seq(client: &impl GenericClient) -> Result<i64, StoreError> 
     Ok(row.get(0))
 }
 
-/// Of up to `limit` events after `after_seq`, those of monitors as (the
-/// monitor, whether it is a status change), oldest first, and the sequence
-/// number read up to.
+/// Of up to `limit` events after `after_seq`: those of monitors, as (the
+/// monitor, whether it is a status change), oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsPage {
+    pub events: Vec<(Uuid, bool)>,
+    /// The sequence number read up to.
+    pub read_up_to: i64,
+    /// The page held `limit` events, of monitors or not: more may follow.
+    pub full: bool,
+}
+
 pub async fn events_after(
     client: &impl GenericClient,
     after_seq: i64,
     limit: i64,
-) -> Result<(Vec<(Uuid, bool)>, i64), StoreError> {
+) -> Result<EventsPage, StoreError> {
     let rows = query_prepared(
         client,
         "SELECT seq, aggregate_id,
@@ -306,31 +316,48 @@ pub async fn events_after(
         "reading monitor changes from the event log",
     )
     .await?;
-    let read_up_to = rows.last().map_or(after_seq, |row| row.get(0));
-    Ok((
-        rows.iter()
+    Ok(EventsPage {
+        read_up_to: rows.last().map_or(after_seq, |row| row.get(0)),
+        full: i64::try_from(rows.len()).is_ok_and(|read| read >= limit),
+        events: rows
+            .iter()
             .filter(|row| row.get::<_, bool>(3))
             .map(|row| (row.get(1), row.get(2)))
             .collect(),
-        read_up_to,
-    ))
+    })
+}
+
+/// A page of the monitors whose configuration or lifecycle changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChanges {
+    /// Each changed monitor once, in the order of its first change.
+    pub monitors: Vec<Uuid>,
+    /// The sequence number read up to.
+    pub read_up_to: i64,
+    /// The page held `limit` events: more may follow at once.
+    pub full: bool,
 }
 
 /// The monitors whose configuration or lifecycle changed after `after_seq`
-/// (health changes left out), and the sequence number read up to.
+/// (health changes left out), among at most `limit` events.
 pub async fn configured_after(
     client: &impl GenericClient,
     after_seq: i64,
     limit: i64,
-) -> Result<(Vec<Uuid>, i64), StoreError> {
-    let (events, read_up_to) = events_after(client, after_seq, limit).await?;
-    let mut changed: Vec<Uuid> = Vec::new();
-    for (id, status_changed) in events {
-        if !status_changed && !changed.contains(&id) {
-            changed.push(id);
-        }
-    }
-    Ok((changed, read_up_to))
+) -> Result<ConfigChanges, StoreError> {
+    let page = events_after(client, after_seq, limit).await?;
+    let mut seen = HashSet::new();
+    let monitors = page
+        .events
+        .into_iter()
+        .filter(|&(id, status_changed)| !status_changed && seen.insert(id))
+        .map(|(id, _)| id)
+        .collect();
+    Ok(ConfigChanges {
+        monitors,
+        read_up_to: page.read_up_to,
+        full: page.full,
+    })
 }
 
 /// What the live feed carries, from the log: `status_changed` and drift

@@ -56,6 +56,20 @@ pub async fn find(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Reads the monitors among `ids`, deleted or not, in one query (in no
+/// particular order; an id with no monitor is left out).
+pub async fn find_many(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<MonitorView>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = ANY($1)");
+    let rows = query_prepared(client, &sql, &[&ids], "reading monitors").await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Writes the projection of `monitor`, leaving its health as it is.
 pub async fn save(tx: &Transaction<'_>, monitor: &Monitor) -> Result<MonitorView, StoreError> {
     save_many(tx, std::slice::from_ref(monitor))

@@ -227,3 +227,59 @@ async fn an_append_to_the_log_wakes_those_listening_for_it() {
         .expect("registering a monitor appends to the log, which notifies at its commit");
     assert!(!listener.is_lost());
 }
+
+/// The scheduler follows the log a page at a time: a full page says more
+/// waits (no notification will say it again), and a page's monitors are
+/// read in one go, deleted ones included so their actors stop.
+#[actix_web::test]
+async fn the_log_is_read_in_pages_that_say_when_more_waits() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for name in ["first", "second", "third"] {
+        ids.push(
+            app.create_named(name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let third = &ids[2];
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/monitors/{third}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.parse().unwrap()).collect();
+    let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
+    let client = pool.get().await.unwrap();
+
+    let first = event_log::configured_after(&client, 0, 2).await.unwrap();
+    assert_eq!(first.monitors, ids[..2]);
+    assert!(first.full, "two events read of two asked for");
+    let rest = event_log::configured_after(&client, first.read_up_to, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.monitors, [ids[2]], "registered, then deleted: once");
+    assert!(!rest.full, "two events read of ten asked for");
+    let after = event_log::configured_after(&client, rest.read_up_to, 10)
+        .await
+        .unwrap();
+    assert_eq!(after.monitors, Vec::<Uuid>::new());
+    assert_eq!(after.read_up_to, rest.read_up_to);
+    assert!(!after.full);
+
+    let mut found = upwatch::store::monitors::find_many(&client, &ids)
+        .await
+        .unwrap();
+    found.sort_by_key(|view| view.monitor.id);
+    let found: Vec<(Uuid, bool)> = found
+        .iter()
+        .map(|view| (view.monitor.id, view.monitor.is_active()))
+        .collect();
+    let mut wanted = vec![(ids[0], true), (ids[1], true), (ids[2], false)];
+    wanted.sort();
+    assert_eq!(found, wanted);
+}

@@ -351,12 +351,17 @@ impl Step for Watcher {
         if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
             self.load_all().await?;
         }
-        let (changed, read_up_to) = changes_after(&self.pg, self.cursor)
+        let (changed, read_up_to, full) = changes_after(&self.pg, self.cursor)
             .await
             .map_err(StepError::store)?;
         self.cursor = read_up_to;
+        let count = changed.len();
         for monitor in changed {
             self.registry.do_send(Changed(monitor));
+        }
+        if full {
+            // More is waiting now: no notification will say so again.
+            return Ok(Outcome::Worked(count.max(1)));
         }
         // Until the log grows or the next look at it; a lease change
         // meanwhile is passed on at once.
@@ -394,14 +399,15 @@ async fn load_all(pg: &Pool) -> Result<(i64, Vec<Monitor>), StoreError> {
     Ok((cursor, active))
 }
 
-async fn changes_after(pg: &Pool, cursor: i64) -> Result<(Vec<Monitor>, i64), StoreError> {
+/// The monitors changed after `cursor` (in one page of the log), where that
+/// page ends, and whether it was full.
+async fn changes_after(pg: &Pool, cursor: i64) -> Result<(Vec<Monitor>, i64, bool), StoreError> {
     let client = store::connection(pg, "following monitor changes").await?;
-    let (ids, read_up_to) = event_log::configured_after(&client, cursor, WATCH_BATCH).await?;
-    let mut changed = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(view) = monitors::find(&client, id, false).await? {
-            changed.push(view.monitor);
-        }
-    }
-    Ok((changed, read_up_to))
+    let changes = event_log::configured_after(&client, cursor, WATCH_BATCH).await?;
+    let changed = monitors::find_many(&client, &changes.monitors).await?;
+    Ok((
+        changed.into_iter().map(|view| view.monitor).collect(),
+        changes.read_up_to,
+        changes.full,
+    ))
 }
