@@ -166,9 +166,12 @@ impl Application {
             let (jobs, emitting) =
                 emitter::spawn(redis.clone(), keys.clone(), scheduled, stopping.clone());
             let registry = Registry::new(jobs, settings.partitions).start();
+            let log = registry::LogSource {
+                pool: pg.clone(),
+                listen_on: settings.database.connect_config(),
+            };
             tasks.push(registry::watch(
-                pg.clone(),
-                settings.database.connect_config(),
+                log,
                 redis.clone(),
                 keys.clone(),
                 registry,

@@ -17,7 +17,7 @@ use crate::runtime::retry::{Until, retry};
 use crate::runtime::{Shutdown, spawn_on_own_runtime};
 use crate::store::Pool;
 use crate::store::deliveries::{self, Claimed};
-use crate::store::listen::Listener;
+use crate::store::listen::{self, Listener};
 
 /// How long a claim holds a delivery: longer than any attempt, so a live
 /// notifier always records its outcome first; after a crash, how soon
@@ -97,13 +97,8 @@ impl Notifier {
             // A due row another notifier is claiming right now: look again soon.
             wait = wait.min(until_due.max(Duration::from_millis(50)));
         }
-        let listener = self.listener.as_ref();
-        let woken = async move {
-            match listener {
-                Some(listener) if !full => listener.woken().await,
-                _ => std::future::pending().await,
-            }
-        };
+        // A full notifier waits for room, not for more work.
+        let woken = listen::woken_by(self.listener.as_ref().filter(|_| !full));
         let sending = !self.sending.is_empty();
         tokio::select! {
             () = woken => Ok(0),

@@ -70,6 +70,15 @@ impl Listener {
     }
 }
 
+/// Returns once `listener` is woken; never when there is none, so a caller
+/// can wait on it alongside its other reasons to wake.
+pub async fn woken_by(listener: Option<&Listener>) {
+    match listener {
+        Some(listener) => listener.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
         self.driver.abort();

@@ -20,7 +20,7 @@ use crate::queue::{RedisPool, on_redis, progress};
 use crate::roles::leases::Owned;
 use crate::runtime::Shutdown;
 use crate::runtime::consumer::{self, Outcome, Step, StepError};
-use crate::store::listen::Listener;
+use crate::store::listen::{self, Listener};
 use crate::store::{self, Pool, StoreError, event_log, monitors};
 
 /// How often the event log is checked for changes while no notification
@@ -210,14 +210,18 @@ impl Handler<CountRunning> for Registry {
     }
 }
 
+/// Where the watcher reads the event log, and where it listens for appends.
+pub struct LogSource {
+    pub pool: Pool,
+    pub listen_on: tokio_postgres::Config,
+}
+
 /// Loads every active monitor into the registry, then follows the event log
 /// (changes reach the registry as their commit is notified, within
 /// `WATCH_EVERY` while it cannot listen), passes on lease changes, and
 /// reconciles with the projection every `RECONCILE_EVERY`.
-#[allow(clippy::too_many_arguments)]
 pub fn watch(
-    pg: Pool,
-    database: tokio_postgres::Config,
+    log: LogSource,
     redis: RedisPool,
     keys: Keys,
     registry: Addr<Registry>,
@@ -226,8 +230,8 @@ pub fn watch(
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let watcher = Watcher {
-        pg,
-        database,
+        pg: log.pool,
+        database: log.listen_on,
         listener: None,
         redis,
         keys,
@@ -371,12 +375,7 @@ impl Step for Watcher {
         } else {
             WATCH_EVERY
         };
-        let appended = async move {
-            match listener {
-                Some(listener) => listener.woken().await,
-                None => std::future::pending().await,
-            }
-        };
+        let appended = listen::woken_by(listener);
         tokio::select! {
             changed = self.owned.changed() => match changed {
                 Ok(()) => self.pass_on_leases().await,
