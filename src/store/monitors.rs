@@ -431,6 +431,34 @@ pub async fn list_active(client: &impl GenericClient) -> Result<Vec<Monitor>, St
     list_every(client, Some(false)).await
 }
 
+/// The id and version of every monitor that is probed, in id order: what a
+/// scheduler compares with what it runs, without reading whole monitors.
+pub async fn active_versions(client: &impl GenericClient) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    const PAGE: i64 = 10_000;
+    let mut versions = Vec::new();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let rows = query_prepared(
+            client,
+            "SELECT id, version FROM monitors
+             WHERE NOT deleted AND NOT paused AND ($1::uuid IS NULL OR id > $1)
+             ORDER BY id LIMIT $2",
+            &[&after, &PAGE],
+            "reading the versions of the active monitors",
+        )
+        .await?;
+        let full = i64::try_from(rows.len()).is_ok_and(|read| read >= PAGE);
+        versions.extend(
+            rows.iter()
+                .map(|row| (row.get::<_, Uuid>(0), row.get::<_, i64>(1))),
+        );
+        after = versions.last().map(|&(id, _)| id);
+        if !full {
+            return Ok(versions);
+        }
+    }
+}
+
 /// Every monitor not deleted, paused or not.
 pub async fn list_live(client: &impl GenericClient) -> Result<Vec<Monitor>, StoreError> {
     list_every(client, None).await

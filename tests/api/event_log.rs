@@ -283,3 +283,42 @@ async fn the_log_is_read_in_pages_that_say_when_more_waits() {
     wanted.sort();
     assert_eq!(found, wanted);
 }
+
+/// What a scheduler compares with what it runs: id and version of each
+/// monitor that is probed, nothing paused or deleted.
+#[actix_web::test]
+async fn the_active_monitors_are_listed_with_their_versions() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for name in ["changed", "paused", "deleted"] {
+        ids.push(
+            app.create_named(name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let changed = app
+        .patch_monitor(&ids[0], &json!({"interval_seconds": 30}), None)
+        .await;
+    assert_eq!(changed.status(), 200);
+    let paused = app
+        .post_empty(&format!("/api/v1/monitors/{}/pause", ids[1]))
+        .await;
+    assert_eq!(paused.status(), 200);
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/monitors/{}", ids[2]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+
+    let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
+    let client = pool.get().await.unwrap();
+    let versions = upwatch::store::monitors::active_versions(&client)
+        .await
+        .unwrap();
+    assert_eq!(versions, [(ids[0].parse::<Uuid>().unwrap(), 2)]);
+}

@@ -4,7 +4,7 @@
 //! through any API process reaches the owning scheduler. It reads the log
 //! when PostgreSQL says it grew (`LISTEN`), polling only while it cannot listen.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Handler, Message, Supervisor};
@@ -30,7 +30,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(200);
 const LISTENING_WATCH_EVERY: Duration = Duration::from_secs(5);
 /// Events read per check.
 const WATCH_BATCH: i64 = 500;
-/// How often the whole set of active monitors is reloaded, as a safety net.
+/// How often the registry is compared with the projection, as a safety net
+/// (by id and version; only what differs is read whole).
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Tries at reading a takeover's progress (waiting 0.75 s in all) before its
 /// fallen ticks go uncounted rather than holding up the partitions longer.
@@ -138,6 +139,66 @@ impl Handler<LoadAll> for Registry {
     }
 }
 
+/// Every active monitor's id and version, read from the projection: the
+/// registry stops and forgets what is not among them, and answers which of
+/// them it must be sent whole (unknown to it, or at another version).
+#[derive(Message)]
+#[rtype(result = "Vec<Uuid>")]
+pub struct Reconcile(pub Vec<(Uuid, i64)>);
+
+impl Handler<Reconcile> for Registry {
+    type Result = Vec<Uuid>;
+
+    fn handle(&mut self, Reconcile(active): Reconcile, _: &mut Self::Context) -> Vec<Uuid> {
+        let differences = differences(&self.known, |monitor| monitor.version, &active);
+        for id in &differences.gone {
+            self.known.remove(id);
+            if let Some(stopped) = self.running.remove(id) {
+                stopped.actor.do_send(Retire);
+                tracing::info!(monitor_id = %id, "monitor stopped");
+            }
+        }
+        if !differences.gone.is_empty() || !differences.stale.is_empty() {
+            tracing::warn!(
+                gone = differences.gone.len(),
+                stale = differences.stale.len(),
+                "the registry missed changes that the projection has; catching up"
+            );
+        }
+        differences.stale
+    }
+}
+
+/// How the monitors a registry knows (id, version) differ from the active
+/// ones of the projection.
+#[derive(Debug, PartialEq, Eq)]
+struct Differences {
+    /// Known, but no longer active.
+    gone: Vec<Uuid>,
+    /// Active, but unknown or known at another version.
+    stale: Vec<Uuid>,
+}
+
+fn differences<V>(
+    known: &HashMap<Uuid, V>,
+    version: impl Fn(&V) -> i64,
+    active: &[(Uuid, i64)],
+) -> Differences {
+    let active_ids: HashSet<Uuid> = active.iter().map(|&(id, _)| id).collect();
+    let mut gone: Vec<Uuid> = known
+        .keys()
+        .filter(|id| !active_ids.contains(id))
+        .copied()
+        .collect();
+    gone.sort_unstable();
+    let stale = active
+        .iter()
+        .filter(|&&(id, listed)| known.get(&id).map(&version) != Some(listed))
+        .map(|&(id, _)| id)
+        .collect();
+    Differences { gone, stale }
+}
+
 /// One monitor as it is now: start, reconfigure or stop its actor.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -190,10 +251,12 @@ impl Handler<OwnedPartitions> for Registry {
 
 impl Registry {
     fn sync_all(&mut self) {
-        let monitors: Vec<Monitor> = self.known.values().cloned().collect();
-        for monitor in &monitors {
+        // `sync` leaves `known` alone: taken out, it needs no copy.
+        let known = std::mem::take(&mut self.known);
+        for monitor in known.values() {
             self.sync(monitor);
         }
+        self.known = known;
     }
 }
 
@@ -333,6 +396,32 @@ impl Watcher {
         self.last_reconcile = Instant::now();
         Ok(())
     }
+
+    /// Compares the registry with the projection and sends it what it
+    /// missed. The cursor stays: following the log goes on as before.
+    async fn reconcile(&mut self) -> Result<(), StepError> {
+        self.last_reconcile = Instant::now();
+        let client = store::connection(&self.pg, "reconciling the monitors")
+            .await
+            .map_err(StepError::store)?;
+        let active = monitors::active_versions(&client)
+            .await
+            .map_err(StepError::store)?;
+        let stale = self
+            .registry
+            .send(Reconcile(active))
+            .await
+            .map_err(|error| StepError::store(format!("the registry is gone: {error}")))?;
+        for ids in stale.chunks(usize::try_from(WATCH_BATCH).unwrap_or(500)) {
+            let views = monitors::find_many(&client, ids)
+                .await
+                .map_err(StepError::store)?;
+            for view in views {
+                self.registry.do_send(Changed(view.monitor));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Step for Watcher {
@@ -353,7 +442,7 @@ impl Step for Watcher {
         }
         self.listen().await;
         if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
-            self.load_all().await?;
+            self.reconcile().await?;
         }
         let (changed, read_up_to, full) = changes_after(&self.pg, self.cursor)
             .await
@@ -409,4 +498,38 @@ async fn changes_after(pg: &Pool, cursor: i64) -> Result<(Vec<Monitor>, i64, boo
         changes.read_up_to,
         changes.full,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn only_what_differs_from_the_projection_is_read_again() {
+        let known = HashMap::from([(id(1), 3), (id(2), 5), (id(3), 1)]);
+        // 1 as known, 2 changed since, 3 deleted or paused, 4 missed.
+        let active = [(id(1), 3), (id(2), 6), (id(4), 1)];
+        assert_eq!(
+            differences(&known, |&version| version, &active),
+            Differences {
+                gone: vec![id(3)],
+                stale: vec![id(2), id(4)],
+            }
+        );
+    }
+
+    #[test]
+    fn a_registry_that_missed_nothing_has_no_differences() {
+        let known = HashMap::from([(id(1), 3), (id(2), 5)]);
+        let active = [(id(2), 5), (id(1), 3)];
+        let none = differences(&known, |&version| version, &active);
+        assert_eq!(none.gone, Vec::<Uuid>::new());
+        assert_eq!(none.stale, Vec::<Uuid>::new());
+        let empty = differences(&HashMap::<Uuid, i64>::new(), |&v| v, &[]);
+        assert!(empty.gone.is_empty() && empty.stale.is_empty());
+    }
 }
