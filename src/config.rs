@@ -175,6 +175,10 @@ settings! {
     lease: Duration = "lease_seconds", DefaultValue::Value("10"),
         |variable, raw| number(variable, raw, 1, 300).map(Duration::from_secs),
         "how long a scheduler's or folder's partition lease lasts unrenewed (1–300)";
+    /// How often a scheduler compares its monitors with the projection.
+    reconcile_every: Duration = "reconcile_seconds", DefaultValue::Value("60"),
+        |variable, raw| number(variable, raw, 1, 86_400).map(Duration::from_secs),
+        "how often a scheduler compares the monitors it runs with the projection (by id and version), a safety net for changes it missed (1–86400)";
     /// Whole days of probe results kept; older days are dropped.
     results_retention_days: u16 = "results_retention_days", DefaultValue::Value("30"),
         |variable, raw| number(variable, raw, 1, 3650),
@@ -848,6 +852,7 @@ mod tests {
             ("UPWATCH_INSTANCE", ""),
             ("UPWATCH_FEED_BUFFER", "5"),
             ("UPWATCH_LEASE_SECONDS", "0"),
+            ("UPWATCH_RECONCILE_SECONDS", "86401"),
             ("UPWATCH_RESULTS_RETENTION_DAYS", "0"),
             ("UPWATCH_NOTIFY_GIVE_UP_HOURS", "0"),
             ("UPWATCH_NOTIFY_CONCURRENCY", "0"),

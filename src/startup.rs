@@ -169,6 +169,7 @@ impl Application {
             let log = registry::LogSource {
                 pool: pg.clone(),
                 listen_on: settings.database.connect_config(),
+                reconcile_every: settings.reconcile_every,
             };
             tasks.push(registry::watch(
                 log,

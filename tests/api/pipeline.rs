@@ -284,3 +284,35 @@ async fn an_update_takes_effect_on_the_next_tick() {
     let newest = results(&app, &id).await.remove(0);
     assert_eq!(newest["http_status"], 500, "{newest}");
 }
+
+/// A change the scheduler never read from the log (written to the
+/// projection alone, as if its notification and reads were lost) still
+/// takes effect: the reconcile by version stops a monitor paused so and
+/// starts it again once resumed so.
+#[actix_web::test]
+async fn the_reconcile_catches_changes_the_scheduler_missed() {
+    let app = spawn_pipeline(&[("UPWATCH_RECONCILE_SECONDS", "1".into())]).await;
+    let target = Target::start();
+    let control = register(&app, "control", &target.url("/health"), json!({})).await;
+    let missed = register(&app, "missed", &target.url("/health"), json!({})).await;
+    wait_for_results(&app, &missed, 1).await;
+    let id: uuid::Uuid = missed.parse().unwrap();
+    let db = app.db().await;
+    let set_paused = "UPDATE monitors SET paused = $2, version = version + 1 WHERE id = $1";
+
+    db.execute(set_paused, &[&id, &true]).await.unwrap();
+    let paused_at = time::OffsetDateTime::now_utc();
+    // The reconcile runs within a second or so; then a tick under way may report.
+    let_the_pipeline_run(&app, &control, 3).await;
+    let settled = results(&app, &missed).await.len();
+    let_the_pipeline_run(&app, &control, 3).await;
+    assert_eq!(
+        results(&app, &missed).await.len(),
+        settled,
+        "a monitor paused in the projection was still probed"
+    );
+    assert!(newest_tick(&app, &missed).await.unwrap() < paused_at + time::Duration::seconds(4));
+
+    db.execute(set_paused, &[&id, &false]).await.unwrap();
+    wait_for_results(&app, &missed, settled + 2).await;
+}

@@ -30,9 +30,6 @@ const WATCH_EVERY: Duration = Duration::from_millis(200);
 const LISTENING_WATCH_EVERY: Duration = Duration::from_secs(5);
 /// Events read per check.
 const WATCH_BATCH: i64 = 500;
-/// How often the registry is compared with the projection, as a safety net
-/// (by id and version; only what differs is read whole).
-const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Tries at reading a takeover's progress (waiting 0.75 s in all) before its
 /// fallen ticks go uncounted rather than holding up the partitions longer.
 const PROGRESS_ATTEMPTS: u32 = 5;
@@ -273,16 +270,19 @@ impl Handler<CountRunning> for Registry {
     }
 }
 
-/// Where the watcher reads the event log, and where it listens for appends.
+/// Where the watcher reads the event log, where it listens for appends, and
+/// how often it compares the registry with the projection (by id and
+/// version; only what differs is read whole), as a safety net.
 pub struct LogSource {
     pub pool: Pool,
     pub listen_on: tokio_postgres::Config,
+    pub reconcile_every: Duration,
 }
 
 /// Loads every active monitor into the registry, then follows the event log
 /// (changes reach the registry as their commit is notified, within
 /// `WATCH_EVERY` while it cannot listen), passes on lease changes, and
-/// reconciles with the projection every `RECONCILE_EVERY`.
+/// reconciles with the projection every `LogSource::reconcile_every`.
 pub fn watch(
     log: LogSource,
     redis: RedisPool,
@@ -295,6 +295,7 @@ pub fn watch(
     let watcher = Watcher {
         pg: log.pool,
         database: log.listen_on,
+        reconcile_every: log.reconcile_every,
         listener: None,
         redis,
         keys,
@@ -325,6 +326,7 @@ pub struct Watcher {
     scheduling: watch::Sender<BTreeSet<u16>>,
     /// The event log position read up to.
     cursor: i64,
+    reconcile_every: Duration,
     last_reconcile: Instant,
 }
 
@@ -441,7 +443,7 @@ impl Step for Watcher {
             self.pass_on_leases().await;
         }
         self.listen().await;
-        if self.last_reconcile.elapsed() >= RECONCILE_EVERY {
+        if self.last_reconcile.elapsed() >= self.reconcile_every {
             self.reconcile().await?;
         }
         let (changed, read_up_to, full) = changes_after(&self.pg, self.cursor)
@@ -463,7 +465,8 @@ impl Step for Watcher {
             LISTENING_WATCH_EVERY
         } else {
             WATCH_EVERY
-        };
+        }
+        .min(self.reconcile_every);
         let appended = listen::woken_by(listener);
         tokio::select! {
             changed = self.owned.changed() => match changed {
