@@ -133,14 +133,7 @@ async fn replay_verify_passes_when_consistent_and_names_a_tampered_monitor() {
         .as_str()
         .unwrap()
         .to_owned();
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/monitors/{gone}"),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), 204);
+    app.delete_monitor(&gone).await;
 
     let output = replay(&app, &["--verify"]);
     assert_eq!(

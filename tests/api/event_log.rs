@@ -234,24 +234,8 @@ async fn an_append_to_the_log_wakes_those_listening_for_it() {
 #[actix_web::test]
 async fn the_log_is_read_in_pages_that_say_when_more_waits() {
     let app = spawn_app().await;
-    let mut ids = Vec::new();
-    for name in ["first", "second", "third"] {
-        ids.push(
-            app.create_named(name).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    let third = &ids[2];
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/monitors/{third}"),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), 204);
+    let ids = create_named(&app, &["first", "second", "third"]).await;
+    app.delete_monitor(&ids[2]).await;
     let ids: Vec<Uuid> = ids.iter().map(|id| id.parse().unwrap()).collect();
     let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
     let client = pool.get().await.unwrap();
@@ -289,15 +273,7 @@ async fn the_log_is_read_in_pages_that_say_when_more_waits() {
 #[actix_web::test]
 async fn the_active_monitors_are_listed_with_their_versions() {
     let app = spawn_app().await;
-    let mut ids = Vec::new();
-    for name in ["changed", "paused", "deleted"] {
-        ids.push(
-            app.create_named(name).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let ids = create_named(&app, &["changed", "paused", "deleted"]).await;
     let changed = app
         .patch_monitor(&ids[0], &json!({"interval_seconds": 30}), None)
         .await;
@@ -306,14 +282,7 @@ async fn the_active_monitors_are_listed_with_their_versions() {
         .post_empty(&format!("/api/v1/monitors/{}/pause", ids[1]))
         .await;
     assert_eq!(paused.status(), 200);
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/monitors/{}", ids[2]),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), 204);
+    app.delete_monitor(&ids[2]).await;
 
     let pool = upwatch::store::database::pool(&app.settings.database, 1).unwrap();
     let client = pool.get().await.unwrap();
@@ -321,4 +290,14 @@ async fn the_active_monitors_are_listed_with_their_versions() {
         .await
         .unwrap();
     assert_eq!(versions, [(ids[0].parse::<Uuid>().unwrap(), 2)]);
+}
+
+/// Registers a monitor of each name; their ids, in that order.
+async fn create_named(app: &crate::helpers::TestApp, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        let monitor = app.create_named(name).await;
+        ids.push(monitor["id"].as_str().unwrap().to_owned());
+    }
+    ids
 }

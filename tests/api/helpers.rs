@@ -143,6 +143,14 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// Deletes a monitor through the API, which must answer 204.
+    pub async fn delete_monitor(&self, id: &str) {
+        let response = self
+            .request(Method::DELETE, &format!("/api/v1/monitors/{id}"), None)
+            .await;
+        assert_eq!(response.status(), 204, "deleting monitor {id}");
+    }
+
     pub async fn post_monitor(&self, body: &Value) -> Response {
         self.request(Method::POST, "/api/v1/monitors", Some(body))
             .await

@@ -207,6 +207,23 @@ async fn let_the_pipeline_run(app: &TestApp, control: &str, n: usize) {
     wait_for_results(app, control, before + n).await;
 }
 
+/// Asserts that `stopped` is no longer probed: once `settle` more results of
+/// `control` came (a tick under way when it stopped may still report), three
+/// more come and `stopped` has none. Its result count then.
+async fn assert_no_longer_probed(
+    app: &TestApp,
+    control: &str,
+    stopped: &str,
+    settle: usize,
+    why: &str,
+) -> usize {
+    let_the_pipeline_run(app, control, settle).await;
+    let settled = results(app, stopped).await.len();
+    let_the_pipeline_run(app, control, 3).await;
+    assert_eq!(results(app, stopped).await.len(), settled, "{why}");
+    settled
+}
+
 #[actix_web::test]
 async fn pause_stops_results_and_resume_restarts_them() {
     let app = spawn_pipeline(&[]).await;
@@ -220,15 +237,8 @@ async fn pause_stops_results_and_resume_restarts_them() {
         .await;
     assert_eq!(response.status(), 200);
     let paused_at = time::OffsetDateTime::now_utc();
-    // A tick already under way when the pause landed may still report.
-    let_the_pipeline_run(&app, &control, 1).await;
-    let settled = results(&app, &paused).await.len();
-    let_the_pipeline_run(&app, &control, 3).await;
-    assert_eq!(
-        results(&app, &paused).await.len(),
-        settled,
-        "a paused monitor was probed"
-    );
+    let settled =
+        assert_no_longer_probed(&app, &control, &paused, 1, "a paused monitor was probed").await;
     assert!(newest_tick(&app, &paused).await.unwrap() < paused_at + time::Duration::seconds(2));
 
     let response = app
@@ -246,22 +256,8 @@ async fn delete_stops_results() {
     let doomed = register(&app, "doomed", &target.url("/health"), json!({})).await;
     wait_for_results(&app, &doomed, 1).await;
 
-    let response = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/monitors/{doomed}"),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 204);
-    let_the_pipeline_run(&app, &control, 1).await;
-    let settled = results(&app, &doomed).await.len();
-    let_the_pipeline_run(&app, &control, 3).await;
-    assert_eq!(
-        results(&app, &doomed).await.len(),
-        settled,
-        "a deleted monitor was probed"
-    );
+    app.delete_monitor(&doomed).await;
+    assert_no_longer_probed(&app, &control, &doomed, 1, "a deleted monitor was probed").await;
 }
 
 #[actix_web::test]
@@ -302,15 +298,9 @@ async fn the_reconcile_catches_changes_the_scheduler_missed() {
 
     db.execute(set_paused, &[&id, &true]).await.unwrap();
     let paused_at = time::OffsetDateTime::now_utc();
-    // The reconcile runs within a second or so; then a tick under way may report.
-    let_the_pipeline_run(&app, &control, 3).await;
-    let settled = results(&app, &missed).await.len();
-    let_the_pipeline_run(&app, &control, 3).await;
-    assert_eq!(
-        results(&app, &missed).await.len(),
-        settled,
-        "a monitor paused in the projection was still probed"
-    );
+    // The reconcile runs within a second or so: more time to settle.
+    let why = "a monitor paused in the projection was still probed";
+    let settled = assert_no_longer_probed(&app, &control, &missed, 3, why).await;
     assert!(newest_tick(&app, &missed).await.unwrap() < paused_at + time::Duration::seconds(4));
 
     db.execute(set_paused, &[&id, &false]).await.unwrap();
