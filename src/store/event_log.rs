@@ -301,6 +301,7 @@ pub struct EventsPage {
     pub full: bool,
 }
 
+/// Reads up to `limit` events after `after_seq`, oldest first.
 pub async fn events_after(
     client: &impl GenericClient,
     after_seq: i64,

@@ -456,7 +456,7 @@ impl Step for Watcher {
         }
         if full {
             // More is waiting now: no notification will say so again.
-            return Ok(Outcome::Worked(count.max(1)));
+            return Ok(Outcome::worked(count));
         }
         // Until the log grows or the next look at it; a lease change
         // meanwhile is passed on at once.
